@@ -1,0 +1,192 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CreateAbortedError, LaunchError } from '../errors.js';
+import type { HeadlessMode } from '../options.js';
+import { chromeArgs } from './flags.js';
+import { removeDir, type RunDir } from './runtime.js';
+
+/** What one browser is launched with. The pool keys idle browsers by this (see `launchKey`). */
+export interface LaunchSpec {
+  readonly executablePath: string;
+  readonly headless: HeadlessMode;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** A stable string identifying a launch configuration: browsers with equal keys are interchangeable. */
+export function launchKey(spec: LaunchSpec): string {
+  return JSON.stringify([spec.executablePath, spec.headless, spec.args, Object.entries(spec.env).sort()]);
+}
+
+/** How a browser process ended. */
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+const STDERR_TAIL = 4096;
+const ENDPOINT_RE = /^DevTools listening on (ws:\/\/\S+)\s*$/m;
+
+/** A running Chrome: its own process group, profile folder and DevTools endpoint. */
+export class ChromeProcess {
+  /** Pid of the browser process, which is also its process group id. */
+  readonly pid: number;
+  /** Chrome's own DevTools websocket URL (`ws://127.0.0.1:PORT/devtools/browser/GUID`). */
+  readonly wsEndpoint: string;
+  /** The profile folder, removed when the process is closed. */
+  readonly userDataDir: string;
+  /** When the endpoint became usable (ms since epoch). */
+  readonly startedAt: number;
+  /** Resolves when the browser process has exited (never rejects). */
+  readonly exited: Promise<ExitInfo>;
+  #exit: ExitInfo | undefined;
+  readonly #child: ChildProcess;
+  readonly #run: RunDir;
+  #stderrTail: string;
+
+  /** @internal Use {@link launchChrome}. */
+  constructor(child: ChildProcess, wsEndpoint: string, userDataDir: string, run: RunDir, exited: Promise<ExitInfo>, stderrTail: string) {
+    this.#child = child;
+    this.pid = child.pid!;
+    this.wsEndpoint = wsEndpoint;
+    this.userDataDir = userDataDir;
+    this.startedAt = Date.now();
+    this.#run = run;
+    this.#stderrTail = stderrTail;
+    this.exited = exited.then((info) => {
+      this.#exit = info;
+      return info;
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.#stderrTail = (this.#stderrTail + chunk.toString()).slice(-STDERR_TAIL);
+    });
+  }
+
+  /** True until the browser process exits. */
+  get alive(): boolean {
+    return this.#exit === undefined;
+  }
+
+  /** The last few KiB Chrome wrote to stderr. */
+  get stderrTail(): string {
+    return this.#stderrTail;
+  }
+
+  /**
+   * Closes the browser: `polite()` (CDP `Browser.close`) first, SIGKILL of the whole process
+   * group after `graceMs`, then the group again (stray helpers such as crashpad) and the profile.
+   */
+  async close(opts: { graceMs: number; polite?: (() => Promise<unknown>) | undefined }): Promise<void> {
+    if (this.alive && opts.polite) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, opts.graceMs);
+      });
+      await Promise.race([Promise.all([opts.polite().catch(() => {}), this.exited]), grace]);
+      clearTimeout(timer);
+    }
+    this.kill();
+    await this.exited;
+    this.#run.forgetBrowser(this.pid);
+    await removeDir(this.userDataDir);
+  }
+
+  /** SIGKILLs the browser's process group at once (also used on crash and by `exit` hooks). */
+  kill(): void {
+    try {
+      process.kill(-this.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is gone already.
+    }
+    void this.#child;
+  }
+
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the process group; for fault-injection tests. */
+  signalGroup(signal: NodeJS.Signals): void {
+    process.kill(-this.pid, signal);
+  }
+}
+
+/**
+ * Spawns Chrome in its own process group with a fresh profile and waits for the
+ * "DevTools listening on ws://…" line on stderr (no port polling). On any failure, nothing is
+ * left running and the profile is removed; the error is a {@link LaunchError} with Chrome's
+ * stderr tail, or a {@link CreateAbortedError} when `signal` fired.
+ */
+export async function launchChrome(
+  spec: LaunchSpec,
+  run: RunDir,
+  opts: { timeoutMs: number; signal?: AbortSignal | undefined },
+): Promise<ChromeProcess> {
+  opts.signal?.throwIfAborted();
+  const userDataDir = run.newProfileDir();
+  let child: ChildProcess;
+  try {
+    child = spawn(spec.executablePath, chromeArgs({ headless: spec.headless, userDataDir, userArgs: spec.args }), {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...spec.env, TMPDIR: run.tmpDir },
+    });
+  } catch (err) {
+    await removeDir(userDataDir);
+    throw new LaunchError(`Could not spawn Chrome: ${(err as Error).message}`, spec.executablePath, '', { cause: err });
+  }
+  child.unref();
+  (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
+  const exited = new Promise<ExitInfo>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    // spawn errors (ENOENT, EACCES) emit 'error' and no 'exit'.
+    child.once('error', () => resolve({ code: null, signal: null }));
+  });
+  if (child.pid !== undefined) run.recordBrowser(child.pid, userDataDir);
+
+  let tail = '';
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+  try {
+    const wsEndpoint = await new Promise<string>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        child.stderr?.off('data', onData);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+      const onData = (chunk: Buffer) => {
+        tail = (tail + chunk.toString()).slice(-STDERR_TAIL);
+        const m = ENDPOINT_RE.exec(tail);
+        if (m) {
+          cleanup();
+          resolve(m[1]!);
+        }
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(new CreateAbortedError('signal aborted during launch', { cause: opts.signal?.reason }));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new LaunchError(`Chrome did not print its DevTools endpoint within ${opts.timeoutMs} ms`, spec.executablePath, tail));
+      }, opts.timeoutMs);
+      child.stderr?.on('data', onData);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      void exited.then((info) => {
+        cleanup();
+        const why = spawnError ? `Could not start Chrome: ${spawnError.message}` : `Chrome exited during launch (code ${info.code}, signal ${info.signal})`;
+        reject(new LaunchError(why, spec.executablePath, tail, { cause: spawnError }));
+      });
+    });
+    return new ChromeProcess(child, wsEndpoint, userDataDir, run, exited, tail);
+  } catch (err) {
+    if (child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      await exited;
+      run.forgetBrowser(child.pid);
+    }
+    await removeDir(userDataDir);
+    throw err;
+  }
+}

@@ -1,0 +1,231 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer, type RawData } from 'ws';
+
+/** What the endpoint needs to route a client to a session's browser. */
+export interface EndpointRoute {
+  /** The session's secret; a client must present it as `?token=`. */
+  readonly token: string;
+  /** Chrome's own DevTools URL the client is piped to. */
+  readonly upstream: string;
+}
+
+/** Why a client's connection ended. */
+export type ClientCloseReason = 'client_closed' | 'ping_timeout' | 'browser_gone' | 'session_ended';
+
+/** One connected CDP client. */
+export interface ClientInfo {
+  /** Unique per connection, e.g. `c-3`. */
+  readonly clientId: string;
+  /** The client connected with `keepAlive=true` in the query string. */
+  readonly keepAlive: boolean;
+  /** Remote address of the client's socket. */
+  readonly remoteAddress: string;
+}
+
+/** The session manager's side of the endpoint. All calls are synchronous notifications. */
+export interface EndpointHooks {
+  /** The route for a live session, or undefined (unknown or ended: refused with 404). */
+  route(sessionId: string): EndpointRoute | undefined;
+  /** A client passed the checks and is now piped to the browser. */
+  clientConnected(sessionId: string, client: ClientInfo): void;
+  /** A client's socket closed; `remaining` clients are still connected to that session. */
+  clientDisconnected(sessionId: string, client: ClientInfo, reason: ClientCloseReason, remaining: number): void;
+  /** A client sent a CDP message (drives idle timeouts). */
+  clientTraffic(sessionId: string): void;
+  /** A client sent `Browser.close`: it is answered here and turned into a stop of the session. */
+  browserCloseRequested(sessionId: string, client: ClientInfo): void;
+}
+
+interface Client {
+  readonly info: ClientInfo;
+  readonly socket: WebSocket;
+  readonly upstream: WebSocket;
+  alive: boolean;
+  closeReason: ClientCloseReason | undefined;
+}
+
+const MAX_PAYLOAD = 256 * 1024 * 1024;
+const PATH_RE = /^\/devtools\/browser\/([A-Za-z0-9_-]+)$/;
+
+/** Compares tokens without leaking their prefix through timing. */
+function tokenMatches(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+}
+
+/**
+ * The manager's one in-process websocket server on 127.0.0.1. Each session is reachable at
+ * `ws://127.0.0.1:PORT/devtools/browser/<id>?token=<secret>`; the path has the shape Chrome's own
+ * endpoint has, so Puppeteer and Playwright accept it unchanged. Messages are piped verbatim both
+ * ways, except a client's `Browser.close`, which ends the session instead of killing a browser
+ * that the pool will reuse.
+ */
+export class SessionEndpoint {
+  readonly #server: http.Server;
+  readonly #wss: WebSocketServer;
+  readonly #hooks: EndpointHooks;
+  readonly #clients = new Map<string, Set<Client>>();
+  readonly #pingTimeoutMs: number;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #nextClient = 0;
+  #port = 0;
+
+  constructor(hooks: EndpointHooks, opts: { pingTimeoutMs: number }) {
+    this.#hooks = hooks;
+    this.#pingTimeoutMs = opts.pingTimeoutMs;
+    this.#server = http.createServer((req, res) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain' }).end('This endpoint speaks the Chrome DevTools Protocol over websocket only.\n');
+    });
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD, perMessageDeflate: false });
+    this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+  }
+
+  /** Starts listening on an ephemeral loopback port. */
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(0, '127.0.0.1', () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#server.unref();
+    this.#port = (this.#server.address() as { port: number }).port;
+    if (this.#pingTimeoutMs > 0) {
+      this.#pingTimer = setInterval(() => this.#heartbeat(), this.#pingTimeoutMs);
+      this.#pingTimer.unref();
+    }
+  }
+
+  /** The public URL of a session. */
+  urlFor(sessionId: string, token: string): string {
+    return `ws://127.0.0.1:${this.#port}/devtools/browser/${sessionId}?token=${token}`;
+  }
+
+  /** How many clients are connected to a session now. */
+  clientCount(sessionId: string): number {
+    return this.#clients.get(sessionId)?.size ?? 0;
+  }
+
+  /** Closes every client socket of a session (the session ended). Resolves once they are closed. */
+  async disconnectAll(sessionId: string, reason: ClientCloseReason = 'session_ended'): Promise<void> {
+    const clients = this.#clients.get(sessionId);
+    if (!clients) return;
+    const closed: Promise<void>[] = [];
+    for (const c of clients) {
+      c.closeReason ??= reason;
+      closed.push(new Promise((resolve) => c.socket.once('close', () => resolve())));
+      c.socket.close(1001, 'session ended');
+      // A client that does not complete the close handshake is cut off.
+      setTimeout(() => c.socket.terminate(), 500).unref();
+      c.upstream.terminate();
+    }
+    await Promise.all(closed);
+  }
+
+  /** Stops listening and drops every client. */
+  async close(): Promise<void> {
+    clearInterval(this.#pingTimer);
+    await Promise.all([...this.#clients.keys()].map((id) => this.disconnectAll(id)));
+    this.#wss.close();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const m = PATH_RE.exec(url.pathname);
+    if (!m) return refuse(socket, 404, 'Unknown path: expected /devtools/browser/<sessionId>?token=<token>\n');
+    const sessionId = m[1]!;
+    const route = this.#hooks.route(sessionId);
+    if (!route) return refuse(socket, 404, `No active session ${sessionId}\n`);
+    if (!tokenMatches(url.searchParams.get('token') ?? '', route.token)) return refuse(socket, 401, 'Wrong or missing token\n');
+    const keepAlive = url.searchParams.get('keepAlive') === 'true';
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, route, ws, keepAlive, req.socket.remoteAddress ?? ''));
+  }
+
+  #pipe(sessionId: string, route: EndpointRoute, socket: WebSocket, keepAlive: boolean, remoteAddress: string): void {
+    const upstream = new WebSocket(route.upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+    const client: Client = {
+      info: { clientId: `c-${++this.#nextClient}`, keepAlive, remoteAddress },
+      socket,
+      upstream,
+      alive: true,
+      closeReason: undefined,
+    };
+    let set = this.#clients.get(sessionId);
+    if (!set) this.#clients.set(sessionId, (set = new Set()));
+    set.add(client);
+    const queued: [RawData, boolean][] = [];
+
+    socket.on('message', (data, isBinary) => {
+      this.#hooks.clientTraffic(sessionId);
+      if (!isBinary && this.#isBrowserClose(data, socket)) {
+        this.#hooks.browserCloseRequested(sessionId, client.info);
+        return;
+      }
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
+      else queued.push([data, isBinary]);
+    });
+    socket.on('pong', () => {
+      client.alive = true;
+    });
+    upstream.on('open', () => {
+      for (const [data, isBinary] of queued) upstream.send(data, { binary: isBinary });
+      queued.length = 0;
+    });
+    upstream.on('message', (data, isBinary) => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(data, { binary: isBinary });
+    });
+    upstream.on('error', () => {});
+    upstream.on('close', () => {
+      client.closeReason ??= 'browser_gone';
+      if (socket.readyState === WebSocket.OPEN) socket.close(1011, 'browser connection closed');
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      client.closeReason ??= 'client_closed';
+      upstream.terminate();
+      set.delete(client);
+      if (set.size === 0) this.#clients.delete(sessionId);
+      this.#hooks.clientDisconnected(sessionId, client.info, client.closeReason, set.size);
+    });
+    this.#hooks.clientConnected(sessionId, client.info);
+  }
+
+  /** Answers a client's `Browser.close` itself; true when the message was one. */
+  #isBrowserClose(data: RawData, socket: WebSocket): boolean {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+    // Cheap pre-check on the bytes: parse only the rare message that can be it.
+    if (!buf.includes('"Browser.close"')) return false;
+    let msg: { id?: unknown; method?: unknown; sessionId?: unknown };
+    try {
+      msg = JSON.parse(buf.toString());
+    } catch {
+      return false;
+    }
+    if (msg.method !== 'Browser.close' || msg.sessionId !== undefined) return false;
+    socket.send(JSON.stringify({ id: msg.id, result: {} }));
+    return true;
+  }
+
+  #heartbeat(): void {
+    for (const set of this.#clients.values()) {
+      for (const c of set) {
+        if (!c.alive) {
+          c.closeReason ??= 'ping_timeout';
+          c.socket.terminate();
+          continue;
+        }
+        c.alive = false;
+        c.socket.ping();
+      }
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Every error this library throws on purpose. Each has a stable `code` a caller can switch on
+ * (`err.code === 'ERR_SESSION_NOT_FOUND'`) and keeps the underlying failure as `cause`.
+ */
+
+/** Stable codes carried by {@link ChromeSessionsError.code}. */
+export type ErrorCode =
+  | 'ERR_CHROME_NOT_FOUND'
+  | 'ERR_LAUNCH'
+  | 'ERR_SESSION_NOT_FOUND'
+  | 'ERR_SESSION_CLOSED'
+  | 'ERR_MANAGER_CLOSED'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_QUEUE_TIMEOUT'
+  | 'ERR_CREATE_ABORTED';
+
+/** Base class of the library's errors. */
+export class ChromeSessionsError extends Error {
+  /** A stable identifier of the failure, independent of the message text. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** No Chrome or Chromium binary could be found. `searched` lists where we looked. */
+export class ChromeNotFoundError extends ChromeSessionsError {
+  /** Every path or source that was tried, in order. */
+  readonly searched: readonly string[];
+
+  constructor(searched: readonly string[]) {
+    super(
+      'ERR_CHROME_NOT_FOUND',
+      `No Chrome/Chromium found. Looked at: ${searched.join(', ') || '(nothing)'}. ` +
+        'Install one (Debian/Ubuntu: `apt-get install -y chromium chromium-headless-shell`), ' +
+        'or pass `executablePath`, or set CHROME_PATH.',
+    );
+    this.searched = searched;
+  }
+}
+
+/** Chrome failed to start, or did not print its DevTools endpoint in time. */
+export class LaunchError extends ChromeSessionsError {
+  /** The last lines Chrome wrote to stderr, for diagnosis. */
+  readonly stderrTail: string;
+  /** The binary that was started. */
+  readonly executablePath: string;
+
+  constructor(message: string, executablePath: string, stderrTail: string, options?: { cause?: unknown }) {
+    super('ERR_LAUNCH', `${message} (${executablePath})${stderrTail ? `\n--- chrome stderr ---\n${stderrTail}` : ''}`, options);
+    this.stderrTail = stderrTail;
+    this.executablePath = executablePath;
+  }
+}
+
+/** No session with that id is known to the manager (never existed, or dropped from history). */
+export class SessionNotFoundError extends ChromeSessionsError {
+  /** The id that was asked for. */
+  readonly sessionId: string;
+
+  constructor(sessionId: string) {
+    super('ERR_SESSION_NOT_FOUND', `No session with id ${JSON.stringify(sessionId)}`);
+    this.sessionId = sessionId;
+  }
+}
+
+/** The operation needs a live session, and this one has ended. */
+export class SessionClosedError extends ChromeSessionsError {
+  /** The session's id. */
+  readonly sessionId: string;
+
+  constructor(sessionId: string, status: string) {
+    super('ERR_SESSION_CLOSED', `Session ${sessionId} is ${status}, not active`);
+    this.sessionId = sessionId;
+  }
+}
+
+/** The manager was closed; it accepts no new work. */
+export class ManagerClosedError extends ChromeSessionsError {
+  constructor() {
+    super('ERR_MANAGER_CLOSED', 'The SessionManager is closed');
+  }
+}
+
+/** `create()` was called while `maxQueue` creates were already waiting. */
+export class QueueFullError extends ChromeSessionsError {
+  constructor(maxQueue: number) {
+    super('ERR_QUEUE_FULL', `The create queue is full (maxQueue: ${maxQueue})`);
+  }
+}
+
+/** A queued `create()` waited longer than `queueTimeoutMs` for a free slot. */
+export class QueueTimeoutError extends ChromeSessionsError {
+  constructor(timeoutMs: number) {
+    super('ERR_QUEUE_TIMEOUT', `No session slot became free within ${timeoutMs} ms`);
+  }
+}
+
+/** A `create()` was cancelled: by its `signal`, by `stop(id)` while pending, or by `close()`. */
+export class CreateAbortedError extends ChromeSessionsError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('ERR_CREATE_ABORTED', `create() was aborted: ${reason}`, options);
+  }
+}
+
+/**
+ * An option or parameter has the wrong type, range or name. A `TypeError` (as Node and tarn
+ * throw for bad arguments) that also carries `code: 'ERR_INVALID_OPTION'` and the option's name.
+ */
+export class InvalidOptionError extends TypeError {
+  /** Always `'ERR_INVALID_OPTION'`. */
+  readonly code = 'ERR_INVALID_OPTION' as const;
+  /** The option's name, e.g. `maxConcurrent` or `create.timeoutMs`. */
+  readonly option: string;
+
+  constructor(option: string, expected: string, received: unknown) {
+    super(`Invalid option \`${option}\`: expected ${expected}, received ${describe(received)}`);
+    this.name = 'InvalidOptionError';
+    this.option = option;
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value === null || typeof value !== 'object') return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -1,0 +1,244 @@
+import os from 'node:os';
+import path from 'node:path';
+import { InvalidOptionError } from './errors.js';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+
+/** Which Chrome build a manager drives. */
+export type HeadlessMode = 'shell' | 'new';
+
+/** Options of {@link SessionManager}. Every field is optional; defaults are listed per field. */
+export interface SessionManagerOptions {
+  /**
+   * Most sessions active at once. Further `create()` calls wait, FIFO within a priority.
+   * @default os.availableParallelism()
+   */
+  readonly maxConcurrent?: number;
+  /**
+   * Which build to run: `'shell'` is chrome-headless-shell (about 4x cheaper), `'new'` is full
+   * Chromium in its new headless mode.
+   * @default 'shell' when a headless-shell binary is found, else 'new'
+   */
+  readonly headless?: HeadlessMode;
+  /** Path to the Chrome binary; wins over `CHROME_PATH` and the search. @default found (see README) */
+  readonly executablePath?: string;
+  /** Extra Chrome command-line flags, appended after ours. @default [] */
+  readonly args?: readonly string[];
+  /** Extra environment variables for Chrome. @default {} */
+  readonly env?: Readonly<Record<string, string>>;
+  /** A session's lifetime when `create()` names none. @default 300_000 (5 min) */
+  readonly defaultTimeoutMs?: number;
+  /** Upper bound for any session's timeout, including after `extend()`. @default 86_400_000 (24 h) */
+  readonly maxTimeoutMs?: number;
+  /** How long Chrome may take to print its DevTools endpoint. @default 30_000 */
+  readonly launchTimeoutMs?: number;
+  /** How many ended sessions `get`/`list` still show; older ones are forgotten. @default 1000 */
+  readonly historyLimit?: number;
+  /** `sessionExpiring` fires this long before a session's timeout. `0`: never. @default 10_000 */
+  readonly expiryWarningMs?: number;
+  /** Default idle timeout: no CDP traffic from any client for this long stops the session. `0`: off. @default 0 */
+  readonly idleTimeoutMs?: number;
+  /** After the last client disconnects, wait this long for a reconnect before stopping. @default 0 */
+  readonly disconnectGraceMs?: number;
+  /**
+   * A connected client that answers no websocket ping for this long counts as disconnected.
+   * Pings go out at this interval. `0`: no heartbeat. @default 10_000
+   */
+  readonly clientPingTimeoutMs?: number;
+  /**
+   * Each active browser is asked `Browser.getVersion` this often; no answer within the same
+   * time marks the session `error` with `stopReason: 'unresponsive'`. `0`: off. @default 5_000
+   */
+  readonly healthCheckIntervalMs?: number;
+  /**
+   * On SIGINT, SIGTERM and SIGHUP, kill every browser and remove its profile before the process
+   * exits (as Puppeteer's `handleSIGINT` does). Browsers are killed on `exit` regardless.
+   * @default true
+   */
+  readonly handleSignals?: boolean;
+  /** Warm browsers kept launched and waiting beyond the active ones. @default 1 */
+  readonly minIdle?: number;
+  /** Reset and reuse a browser after a session; `false` gives every session a fresh browser. @default true */
+  readonly reuse?: boolean;
+  /** Recycle a browser after it has served this many sessions. `0`: no limit. @default 100 */
+  readonly maxSessionsPerBrowser?: number;
+  /** Recycle a browser older than this. `0`: no limit. @default 1_800_000 (30 min) */
+  readonly maxBrowserAgeMs?: number;
+  /** Recycle a browser whose process tree's RSS is above this. `0`: no limit. @default 0 */
+  readonly maxBrowserRssBytes?: number;
+  /** A reset that takes longer kills the browser instead. @default 5_000 */
+  readonly resetTimeoutMs?: number;
+  /** Most creates waiting for a slot; one more rejects with `QueueFullError`. @default Infinity */
+  readonly maxQueue?: number;
+  /** A queued create waits at most this long (`QueueTimeoutError`). `0`: no limit. @default 0 */
+  readonly queueTimeoutMs?: number;
+  /** Folder for profiles, Chrome's temp files and the launch records used to reap orphans. @default `${os.tmpdir()}/chrome-sessions-${uid}` */
+  readonly runtimeDir?: string;
+  /** Time source for timeouts; tests inject a fake. @default the system clock */
+  readonly clock?: Clock;
+}
+
+/** Options with every default filled in. */
+export type ResolvedManagerOptions = Required<Omit<SessionManagerOptions, 'executablePath' | 'headless'>> & {
+  readonly executablePath: string | undefined;
+  readonly headless: HeadlessMode | undefined;
+};
+
+/** Parameters of {@link SessionManager.create}. */
+export interface CreateSessionParams {
+  /** Lifetime in milliseconds (Steel's name). @default the manager's `defaultTimeoutMs` */
+  readonly timeoutMs?: number;
+  /** Lifetime in minutes (Hyperbrowser's name); give this or `timeoutMs`, not both. */
+  readonly timeoutMinutes?: number;
+  /** Survive client disconnects until the timeout or a stop. @default false */
+  readonly keepAlive?: boolean;
+  /** Stop after this long without CDP traffic from any client. `0`: off. @default the manager's `idleTimeoutMs` */
+  readonly idleTimeoutMs?: number;
+  /** Cancels the create while it waits or launches. */
+  readonly signal?: AbortSignal;
+  /** Higher runs first among waiting creates. @default 0 */
+  readonly priority?: number;
+}
+
+const MANAGER_KEYS = new Set<string>([
+  'maxConcurrent', 'headless', 'executablePath', 'args', 'env', 'defaultTimeoutMs', 'maxTimeoutMs',
+  'launchTimeoutMs', 'historyLimit', 'expiryWarningMs', 'idleTimeoutMs', 'disconnectGraceMs',
+  'clientPingTimeoutMs', 'healthCheckIntervalMs', 'handleSignals', 'minIdle', 'reuse',
+  'maxSessionsPerBrowser', 'maxBrowserAgeMs', 'maxBrowserRssBytes', 'resetTimeoutMs', 'maxQueue',
+  'queueTimeoutMs', 'runtimeDir', 'clock',
+]);
+
+const CREATE_KEYS = new Set<string>(['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority']);
+
+/** Throws unless `value` is a plain object whose keys are all in `allowed`. */
+function checkKeys(where: string, value: unknown, allowed: ReadonlySet<string>): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionError(where, 'an object', value);
+  }
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) {
+      throw new InvalidOptionError(`${where}.${key}`, `one of the known options (${[...allowed].join(', ')})`, key);
+    }
+  }
+  return value as Record<string, unknown>;
+}
+
+/** An integer (or `Infinity` when allowed) within [min, max]. */
+function int(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER, allowInfinity = false): number {
+  if (value === undefined) return fallback;
+  const ok =
+    typeof value === 'number' &&
+    ((allowInfinity && value === Infinity) || (Number.isInteger(value) && value >= min && value <= max));
+  if (!ok) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `${min}..${max}`;
+    throw new InvalidOptionError(name, `an integer ${range}${allowInfinity ? ' or Infinity' : ''}`, value);
+  }
+  return value;
+}
+
+function bool(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, 'a boolean', value);
+  return value;
+}
+
+function str(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidOptionError(name, 'a non-empty string', value);
+  return value;
+}
+
+/** Validates manager options and fills in every default, in one place. */
+export function resolveManagerOptions(input: SessionManagerOptions | undefined): ResolvedManagerOptions {
+  const o = checkKeys('options', input, MANAGER_KEYS);
+  const headless = o.headless;
+  if (headless !== undefined && headless !== 'shell' && headless !== 'new') {
+    throw new InvalidOptionError('headless', "'shell' or 'new'", headless);
+  }
+  const args = o.args ?? [];
+  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) {
+    throw new InvalidOptionError('args', 'an array of strings', args);
+  }
+  const env = o.env ?? {};
+  if (env === null || typeof env !== 'object' || Object.values(env).some((v) => typeof v !== 'string')) {
+    throw new InvalidOptionError('env', 'an object of strings', env);
+  }
+  const clock = o.clock ?? systemClock;
+  if (typeof (clock as Clock).now !== 'function' || typeof (clock as Clock).setTimeout !== 'function' || typeof (clock as Clock).clearTimeout !== 'function') {
+    throw new InvalidOptionError('clock', 'an object with now(), setTimeout() and clearTimeout()', clock);
+  }
+  const maxTimeoutMs = int('maxTimeoutMs', o.maxTimeoutMs, 86_400_000, 1);
+  const resolved: ResolvedManagerOptions = {
+    maxConcurrent: int('maxConcurrent', o.maxConcurrent, Math.max(1, os.availableParallelism()), 1),
+    headless: headless as HeadlessMode | undefined,
+    executablePath: str('executablePath', o.executablePath),
+    args: [...(args as string[])],
+    env: { ...(env as Record<string, string>) },
+    defaultTimeoutMs: int('defaultTimeoutMs', o.defaultTimeoutMs, Math.min(300_000, maxTimeoutMs), 1, maxTimeoutMs),
+    maxTimeoutMs,
+    launchTimeoutMs: int('launchTimeoutMs', o.launchTimeoutMs, 30_000, 1),
+    historyLimit: int('historyLimit', o.historyLimit, 1000, 0),
+    expiryWarningMs: int('expiryWarningMs', o.expiryWarningMs, 10_000, 0),
+    idleTimeoutMs: int('idleTimeoutMs', o.idleTimeoutMs, 0, 0),
+    disconnectGraceMs: int('disconnectGraceMs', o.disconnectGraceMs, 0, 0),
+    clientPingTimeoutMs: int('clientPingTimeoutMs', o.clientPingTimeoutMs, 10_000, 0),
+    healthCheckIntervalMs: int('healthCheckIntervalMs', o.healthCheckIntervalMs, 5_000, 0),
+    handleSignals: bool('handleSignals', o.handleSignals, true),
+    minIdle: int('minIdle', o.minIdle, 1, 0),
+    reuse: bool('reuse', o.reuse, true),
+    maxSessionsPerBrowser: int('maxSessionsPerBrowser', o.maxSessionsPerBrowser, 100, 0),
+    maxBrowserAgeMs: int('maxBrowserAgeMs', o.maxBrowserAgeMs, 1_800_000, 0),
+    maxBrowserRssBytes: int('maxBrowserRssBytes', o.maxBrowserRssBytes, 0, 0),
+    resetTimeoutMs: int('resetTimeoutMs', o.resetTimeoutMs, 5_000, 1),
+    maxQueue: int('maxQueue', o.maxQueue, Infinity, 0, Number.MAX_SAFE_INTEGER, true),
+    queueTimeoutMs: int('queueTimeoutMs', o.queueTimeoutMs, 0, 0),
+    runtimeDir: str('runtimeDir', o.runtimeDir) ?? path.join(os.tmpdir(), `chrome-sessions-${process.getuid?.() ?? 'user'}`),
+    clock: clock as Clock,
+  };
+  return resolved;
+}
+
+/** The create parameters with defaults applied. */
+export interface ResolvedCreateParams {
+  readonly timeoutMs: number;
+  readonly keepAlive: boolean;
+  readonly idleTimeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+  readonly priority: number;
+}
+
+/** Validates `create()` parameters against the manager's limits. */
+export function resolveCreateParams(input: CreateSessionParams | undefined, manager: ResolvedManagerOptions): ResolvedCreateParams {
+  const p = checkKeys('create', input, CREATE_KEYS);
+  if (p.timeoutMs !== undefined && p.timeoutMinutes !== undefined) {
+    throw new InvalidOptionError('create.timeoutMinutes', 'either timeoutMs or timeoutMinutes, not both', p.timeoutMinutes);
+  }
+  let timeoutMs = manager.defaultTimeoutMs;
+  if (p.timeoutMinutes !== undefined) {
+    const max = manager.maxTimeoutMs / 60_000;
+    const m = p.timeoutMinutes;
+    if (typeof m !== 'number' || !Number.isFinite(m) || m <= 0 || m > max) {
+      throw new InvalidOptionError('create.timeoutMinutes', `a number of minutes > 0 and <= ${max}`, m);
+    }
+    timeoutMs = Math.round(m * 60_000);
+  } else if (p.timeoutMs !== undefined) {
+    timeoutMs = int('create.timeoutMs', p.timeoutMs, manager.defaultTimeoutMs, 1, manager.maxTimeoutMs);
+  }
+  const signal = p.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new InvalidOptionError('create.signal', 'an AbortSignal', signal);
+  }
+  return {
+    timeoutMs,
+    keepAlive: bool('create.keepAlive', p.keepAlive, false),
+    idleTimeoutMs: int('create.idleTimeoutMs', p.idleTimeoutMs, manager.idleTimeoutMs, 0),
+    signal,
+    priority: int('create.priority', p.priority, 0, Number.MIN_SAFE_INTEGER),
+  };
+}
+
+/** Validates the `extend()` amount. */
+export function checkExtendMs(ms: unknown): number {
+  return int('extend.ms', ms, 0, 1);
+}
