@@ -31,6 +31,9 @@ export interface ManagerStats extends PoolStats {
 
 const STATUSES: readonly SessionStatus[] = ['pending', 'active', 'closed', 'error'];
 
+/** Delay between a session's last page closing and the stop, so in-flight CDP replies reach its clients. */
+const PAGES_SETTLE_MS = 50;
+
 /**
  * Cloud-browser sessions (Hyperbrowser/Steel lifecycle) on local Chrome. Each session borrows a
  * warm browser from a pool and exposes a CDP websocket endpoint (`wsEndpoint`) that
@@ -351,7 +354,12 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     if (rec.idleTimeoutMs > 0) this.#armIdle(rec, rec.idleTimeoutMs);
     this.#armHealthCheck(rec);
     const onPages = (count: number) => {
-      if (count === 0) void this.#end(rec, 'all_pages_closed', 'closed');
+      if (count !== 0) return;
+      // Let the client receive the replies and events of its own close before we cut it off
+      // (Puppeteer's page.close() waits for them and would hang otherwise).
+      rec.setTimer('pages', PAGES_SETTLE_MS, () => {
+        if (browser.pageCount === 0) void this.#end(rec, 'all_pages_closed', 'closed');
+      });
     };
     const onExit = () => void this.#end(rec, 'crashed', 'error', new Error(`Browser ${browser.pid} exited unexpectedly\n${browser.process.stderrTail.slice(-1000)}`));
     browser.on('pagesChanged', onPages);

@@ -3,6 +3,7 @@ import { PooledBrowser } from './browser.js';
 import { launchChrome, launchKey, type LaunchSpec } from './chrome/launch.js';
 import type { RunDir } from './chrome/runtime.js';
 import type { BrowserExitedEvent, BrowserLaunchedEvent, BrowserRecycledEvent, BrowserResetEvent } from './events.js';
+import { ManagerClosedError } from './errors.js';
 import { resetBrowser } from './reset.js';
 
 /** Pool settings (a subset of the manager's options). */
@@ -71,6 +72,7 @@ export class BrowserPool {
   #launching = 0;
   #warming = 0;
   #resetting = 0;
+  #resetWaiters = 0;
   #closed = false;
   readonly #waiters: (() => void)[] = [];
   readonly #resetTimes: number[] = [];
@@ -112,6 +114,7 @@ export class BrowserPool {
     this.#warmSpecs.set(key, spec);
     for (;;) {
       signal?.throwIfAborted();
+      if (this.#closed) throw new ManagerClosedError();
       const idle = this.#idle.get(key);
       while (idle?.length) {
         const b = idle.pop()!;
@@ -120,6 +123,17 @@ export class BrowserPool {
           return b;
         }
         this.#discard(b, 'surplus');
+      }
+      // A reset takes tens of ms, a launch hundreds and far more CPU: wait for a resetting
+      // browser when one is not already promised to an earlier waiter.
+      if (this.#resetting > this.#resetWaiters) {
+        this.#resetWaiters++;
+        try {
+          await this.#waitForChange(signal);
+        } finally {
+          this.#resetWaiters--;
+        }
+        continue;
       }
       if (this.#total < this.#opts.maxBrowsers) {
         const b = await this.#launch(spec, key, signal);

@@ -1,0 +1,212 @@
+import puppeteer from 'puppeteer-core';
+import { chromium } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidOptionError, SessionClosedError, SessionManager, type Clock, type SessionInfo, type SessionManagerOptions } from '../lib/index.js';
+import { isAlive, nextEvent, startServer, type TestServer } from './helpers.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+let managers: SessionManager[] = [];
+afterEach(async () => {
+  await Promise.all(managers.map((m) => m.close()));
+  managers = [];
+});
+
+function manager(opts: SessionManagerOptions = {}): SessionManager {
+  const m = new SessionManager({ maxConcurrent: 2, minIdle: 0, ...opts });
+  managers.push(m);
+  return m;
+}
+
+/** Resolves with the session's record when it closes. */
+function closedEvent(m: SessionManager, id: string, timeoutMs = 10_000): Promise<SessionInfo> {
+  return nextEvent<[SessionInfo]>(m, 'sessionClosed', (s) => s.id === id, timeoutMs).then(([s]) => s);
+}
+
+describe('timeouts', () => {
+  it('closes a session at its timeoutMs with stopReason timeout, after a sessionExpiring warning', async () => {
+    const m = manager({ expiryWarningMs: 200 });
+    const s = await m.create({ timeoutMs: 600 });
+    const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    const [warning] = await nextEvent<[{ sessionId: string; inMs: number; expiresAt: string }]>(m, 'sessionExpiring', (e) => e.sessionId === s.id);
+    expect(warning.expiresAt).toBe(s.expiresAt);
+    expect(warning.inMs).toBeLessThanOrEqual(200);
+    expect(m.get(s.id).status).toBe('active');
+    const closed = await closedEvent(m, s.id);
+    expect(closed).toMatchObject({ status: 'closed', stopReason: 'timeout' });
+    expect(browser.connected).toBe(false);
+  });
+
+  it('accepts Hyperbrowser timeoutMinutes', async () => {
+    const m = manager();
+    const s = await m.create({ timeoutMinutes: 0.01 });
+    expect(s.timeoutMs).toBe(600);
+    expect((await closedEvent(m, s.id)).stopReason).toBe('timeout');
+  });
+
+  it('extend() moves the expiry; extending an ended session throws SessionClosedError', async () => {
+    const m = manager();
+    const s = await m.create({ timeoutMs: 400 });
+    const extended = m.extend(s.id, 600);
+    expect(Date.parse(extended.expiresAt!) - Date.parse(s.expiresAt!)).toBe(600);
+    const closed = await closedEvent(m, s.id);
+    expect(closed.stopReason).toBe('timeout');
+    expect(Date.parse(closed.closedAt!)).toBeGreaterThanOrEqual(Date.parse(extended.expiresAt!) - 5);
+    expect(() => m.extend(s.id, 1000)).toThrow(SessionClosedError);
+    expect(() => m.extend(s.id, 0)).toThrow(InvalidOptionError);
+  });
+
+  it('idleTimeoutMs stops a session without client traffic, and traffic keeps it alive', async () => {
+    const m = manager();
+    const s = await m.create({ idleTimeoutMs: 500 });
+    const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    const page = (await browser.pages())[0]!;
+    const started = Date.now();
+    // Traffic every 100 ms for ~1 s: twice the idle timeout, and the session must survive it.
+    while (Date.now() - started < 1000) {
+      await page.evaluate(() => 1);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(m.get(s.id).status).toBe('active');
+    const closed = await closedEvent(m, s.id);
+    expect(closed.stopReason).toBe('idle');
+  });
+
+  it('caps timeouts and extensions at maxTimeoutMs (24 h by default), on an injected clock', async () => {
+    const clock = new FakeClock();
+    const m = manager({ clock, healthCheckIntervalMs: 0 });
+    await expect(m.create({ timeoutMs: 24 * 3600_000 + 1 })).rejects.toThrow(InvalidOptionError);
+    await expect(m.create({ timeoutMinutes: 24 * 60 + 1 })).rejects.toThrow(InvalidOptionError);
+    const s = await m.create({ timeoutMinutes: 23 * 60 });
+    expect(() => m.extend(s.id, 3600_000 + 1)).toThrow(/at most 3600000/);
+    m.extend(s.id, 3600_000);
+    clock.advance(24 * 3600_000 - 1);
+    expect(m.get(s.id).status).toBe('active');
+    const closed = closedEvent(m, s.id);
+    clock.advance(1);
+    expect((await closed).stopReason).toBe('timeout');
+  });
+});
+
+describe('disconnects and keepAlive', () => {
+  it('stops when the last client disconnects, not before; an unconnected session is left alone', async () => {
+    const m = manager();
+    const untouched = await m.create();
+    const s = await m.create();
+    const a = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    const b = await chromium.connectOverCDP(s.wsEndpoint);
+    const firstGone = nextEvent<[{ clients: number; willStop: boolean }]>(m, 'clientDisconnected');
+    await a.disconnect();
+    expect((await firstGone)[0]).toMatchObject({ clients: 1, willStop: false });
+    expect(m.get(s.id).status).toBe('active');
+    const closed = closedEvent(m, s.id);
+    await b.close();
+    expect((await closed).stopReason).toBe('client_disconnected');
+    expect(m.get(untouched.id).status).toBe('active');
+  });
+
+  it('disconnectGraceMs lets a client reconnect first', async () => {
+    const m = manager({ disconnectGraceMs: 400 });
+    const s = await m.create();
+    const first = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    await first.disconnect();
+    const second = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(m.get(s.id).status).toBe('active');
+    const closed = closedEvent(m, s.id);
+    await second.disconnect();
+    const t0 = Date.now();
+    expect((await closed).stopReason).toBe('client_disconnected');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+  });
+
+  it('create({ keepAlive: true }) survives disconnects until its timeout', async () => {
+    const m = manager();
+    const s = await m.create({ keepAlive: true, timeoutMs: 1500 });
+    const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    const [[ev]] = await Promise.all([nextEvent<[{ willStop: boolean }]>(m, 'clientDisconnected'), browser.disconnect()]);
+    expect(ev.willStop).toBe(false);
+    const again = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    expect((await again.pages()).length).toBe(1);
+    await again.disconnect();
+    expect(m.get(s.id).status).toBe('active');
+    expect((await closedEvent(m, s.id)).stopReason).toBe('timeout');
+  });
+
+  it.each([
+    ['puppeteer', async (url: string) => (await puppeteer.connect({ browserWSEndpoint: url })).disconnect()],
+    ['playwright', async (url: string) => (await chromium.connectOverCDP(url)).close()],
+  ])('&keepAlive=true on the endpoint (as Hyperbrowser writes it) keeps the session, with %s', async (_name, connectAndLeave) => {
+    const m = manager();
+    const s = await m.create();
+    const [connected] = await Promise.all([nextEvent<[{ keepAlive: boolean }]>(m, 'clientConnected'), connectAndLeave(`${s.wsEndpoint}&keepAlive=true`)]);
+    expect(connected[0].keepAlive).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(m.get(s.id)).toMatchObject({ status: 'active', keepAlive: true, clients: 0 });
+    await m.stop(s.id);
+  });
+
+  it('stops when its last page closes, even with keepAlive', async () => {
+    const m = manager();
+    const s = await m.create({ keepAlive: true });
+    const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    const extra = await browser.newPage();
+    const [first] = await browser.pages();
+    await first!.close();
+    expect(m.get(s.id).status).toBe('active');
+    const closed = closedEvent(m, s.id);
+    await extra.close().catch(() => {});
+    expect((await closed).stopReason).toBe('all_pages_closed');
+  });
+
+  it('stops on the last page closed through Playwright too', async () => {
+    const m = manager();
+    const s = await m.create();
+    const browser = await chromium.connectOverCDP(s.wsEndpoint);
+    const closed = closedEvent(m, s.id);
+    await browser.contexts()[0]!.pages()[0]!.close();
+    expect((await closed).stopReason).toBe('all_pages_closed');
+  });
+
+  it("Puppeteer's browser.close() ends the session but not the pooled browser", async () => {
+    const m = manager();
+    const s = await m.create();
+    const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    const closed = closedEvent(m, s.id);
+    await browser.close();
+    expect((await closed).stopReason).toBe('browser_closed');
+    expect(isAlive(s.browserPid!)).toBe(true);
+    const next = await m.create();
+    expect(next.browserPid).toBe(s.browserPid);
+  });
+});
+
+/** A manual clock: timers fire only when the test advances time. */
+class FakeClock implements Clock {
+  #now = Date.now();
+  #timers = new Map<number, { at: number; fn: () => void }>();
+  #next = 0;
+  now(): number {
+    return this.#now;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.#next;
+    this.#timers.set(id, { at: this.#now + ms, fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+  advance(ms: number): void {
+    this.#now += ms;
+    for (const [id, t] of [...this.#timers].sort((a, b) => a[1].at - b[1].at)) {
+      if (t.at <= this.#now && this.#timers.delete(id)) t.fn();
+    }
+  }
+}
