@@ -90,9 +90,10 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     if (this.#closing) throw new ManagerClosedError();
     const p = resolveCreateParams(params, this.#opts);
     p.signal?.throwIfAborted();
-    if (this.#waiting >= this.#opts.maxQueue) throw new QueueFullError(this.#opts.maxQueue);
     const { endpoint } = await this.#start();
     if (this.#closing) throw new ManagerClosedError();
+    // Checked and counted with no await in between, so concurrent creates cannot overshoot.
+    if (this.#waiting >= this.#opts.maxQueue) throw new QueueFullError(this.#opts.maxQueue);
 
     const rec = new SessionRecord(p, this.#opts.clock);
     rec.wsEndpoint = endpoint.urlFor(rec.id, rec.token);
