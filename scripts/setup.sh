@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One command for a fresh machine: install Chromium when none is found, install the packages,
+# build, and run the demo (three concurrent sessions driven by Puppeteer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_chrome() {
+  [ -n "${CHROME_PATH:-}" ] && [ -x "${CHROME_PATH}" ] && return 0
+  for p in /usr/lib/chromium/chromium-headless-shell /usr/bin/chromium-headless-shell /usr/bin/chromium \
+           /usr/bin/chromium-browser /usr/bin/google-chrome /usr/bin/google-chrome-stable; do
+    [ -x "$p" ] && return 0
+  done
+  return 1
+}
+
+if ! have_chrome; then
+  echo "No Chrome/Chromium found: installing Debian's chromium and chromium-headless-shell"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-headless-shell >/dev/null
+fi
+
+# No browser download: puppeteer (a peer of the benchmark's puppeteer-cluster) must not fetch one.
+export PUPPETEER_SKIP_DOWNLOAD=1
+npm ci --no-audit --no-fund
+npm run build
+[ "${SETUP_SKIP_DEMO:-}" = "1" ] || npm run demo
