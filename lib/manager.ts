@@ -268,15 +268,18 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
 
   /** Synchronous last-resort shutdown for signals: kill every browser, mark every session ended. */
   shutdownSync(): void {
-    this.#closing ??= Promise.resolve();
     for (const r of this.#sessions.values()) {
       if (r.status !== 'active' && r.status !== 'pending') continue;
       r.clearTimers();
-      this.#setEnded(r, r.status === 'pending' ? 'cancelled' : 'shutdown', 'closed');
+      r.stopHealthCheck?.();
+      if (r.status === 'pending') r.abort.abort(new ManagerClosedError());
+      this.#setEnded(r, 'shutdown', 'closed');
       this.#emitSafe('sessionClosed', r.snapshot());
+      r.markEnded();
     }
     this.#run?.destroySync();
-    stopHandlingSignalsFor(this);
+    // The rest (endpoint, pool bookkeeping) closes asynchronously, in case the process lives on.
+    void this.close().catch(() => {});
   }
 
   #start(): Promise<{ run: RunDir; endpoint: SessionEndpoint; pool: BrowserPool }> {
