@@ -219,7 +219,8 @@ export class BrowserPool {
     const list = this.#idle.get(b.key);
     const i = list?.indexOf(b) ?? -1;
     if (i >= 0) list!.splice(i, 1);
-    if (!this.#all.has(b)) return;
+    // Already closing: a crash reaches here twice (the pool's exit listener, then the session's release).
+    if (!this.#all.has(b) || b.closing) return;
     this.#counts.recycles++;
     this.#events.browserRecycled({ pid: b.pid, reason });
     void b.close().then(() => {

@@ -13,9 +13,11 @@ const targets = new Set<ShutdownTarget>();
 let installed = false;
 
 function onSignal(signal: NodeJS.Signals): void {
+  // Counted before the shutdowns: the last target's shutdown unregisters this very listener.
+  const programListens = process.listenerCount(signal) > 1;
   for (const t of [...targets]) t.shutdownSync();
   // If the program has no handler of its own, behave as if we had none: die by the signal.
-  if (process.listenerCount(signal) === 1) {
+  if (!programListens) {
     uninstall();
     process.kill(process.pid, signal);
   }

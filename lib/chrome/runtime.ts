@@ -17,16 +17,21 @@ import path from 'node:path';
  * 3. a new manager reaps runs whose owner is dead (in case the watchdog died too).
  */
 
-/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined when gone. */
-export function processStartTicks(pid: number): string | undefined {
+/** State letter (field 3) and start time in clock ticks since boot (field 22) of /proc/PID/stat. */
+function readStat(pid: number): { state: string; startTicks: string | undefined } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
+    return { state: fields[0] ?? '', startTicks: fields[19] };
   } catch {
     return undefined;
   }
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined when gone. */
+export function processStartTicks(pid: number): string | undefined {
+  return readStat(pid)?.startTicks;
 }
 
 interface ProcessRecord {
@@ -47,10 +52,14 @@ function readRecord(file: string): ProcessRecord | undefined {
   }
 }
 
-/** True when the recorded process is still the same one (not a reused pid). */
-function isSameProcessAlive(r: ProcessRecord): boolean {
-  const ticks = processStartTicks(r.pid);
-  return ticks !== undefined && (r.startTicks === undefined || ticks === r.startTicks);
+/**
+ * True when the recorded process still exists and is the same one (not a reused pid). A zombie
+ * has exited: it counts only with `zombies` (a dead browser leader whose group may live on).
+ */
+function isSameProcess(r: ProcessRecord, opts: { zombies: boolean }): boolean {
+  const stat = readStat(r.pid);
+  if (stat === undefined || (stat.state === 'Z' && !opts.zombies)) return false;
+  return r.startTicks === undefined || stat.startTicks === r.startTicks;
 }
 
 function killGroup(pid: number): void {
@@ -80,9 +89,12 @@ const WATCHDOG_SCRIPT = [
   'for f in "$1"/b-*.json; do',
   '  [ -f "$f" ] || continue',
   '  pid=$(sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\' "$f")',
-  '  [ -n "$pid" ] && kill -KILL -- "-$pid" 2>/dev/null',
+  // No `--` before the negative pid: dash's kill builtin rejects it ("Illegal number: -").
+  '  [ -n "$pid" ] && kill -KILL "-$pid" 2>/dev/null',
   'done',
-  'rm -rf "$1"',
+  // A Chrome still dying may add a file while rm runs ("Directory not empty"): try again.
+  'n=0',
+  'while [ -e "$1" ] && [ $n -lt 20 ]; do rm -rf "$1" 2>/dev/null || sleep 0.1; n=$((n+1)); done',
 ].join('\n');
 
 const liveRuns = new Set<RunDir>();
@@ -192,13 +204,13 @@ export function reapOrphans(runtimeDir: string): number {
       // A run being created right now has no owner.json for a moment: only reap old ones.
       const age = Date.now() - (fs.statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
       if (age < 60_000) continue;
-    } else if (isSameProcessAlive(owner)) {
+    } else if (isSameProcess(owner, { zombies: false })) {
       continue;
     }
     for (const file of fs.readdirSync(dir, { withFileTypes: true })) {
       if (!file.isFile() || !/^b-.*\.json$/.test(file.name)) continue;
       const r = readRecord(path.join(dir, file.name));
-      if (r && isSameProcessAlive(r)) killGroup(r.pid);
+      if (r && isSameProcess(r, { zombies: true })) killGroup(r.pid);
     }
     removeDirSync(dir);
     reaped++;

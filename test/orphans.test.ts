@@ -1,0 +1,131 @@
+/**
+ * Nothing outlives the process that owns a manager: the watchdog cleans up after an owner killed
+ * with SIGKILL, the next manager reaps what a dead watchdog left, and `handleSignals` kills the
+ * browsers on SIGTERM. Owners run in child Node processes (test/fixtures/owner.mjs) on the
+ * library compiled from lib/; only processes started here are checked or killed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import puppeteer from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionManager } from '../lib/index.js';
+import { buildLibrary, groupGone, isAlive, runDirs, runFixture, waitUntil, watchdogPids, withDeadline, type Fixture } from './helpers.js';
+
+/** What owner.mjs prints once its sessions are active. */
+interface OwnerInfo {
+  pid: number;
+  runDir: string;
+  browserPids: number[];
+  sessionPids: number[];
+  wsEndpoints: string[];
+}
+
+let tmp: string;
+let lib: string;
+const started: Fixture[] = [];
+const browsers: number[] = [];
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-orphans-'));
+  lib = await buildLibrary();
+});
+
+afterAll(async () => {
+  for (const f of started) await f.dispose();
+  for (const pid of browsers) {
+    if (groupGone(pid)) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Starts an owner process with `sessions` sessions and waits for its report. */
+async function startOwner(runtimeDir: string, sessions: number, signals = false): Promise<{ owner: Fixture; info: OwnerInfo }> {
+  const owner = runFixture('owner.mjs', [lib, runtimeDir, String(sessions), ...(signals ? ['signals'] : [])]);
+  started.push(owner);
+  const info = JSON.parse(await owner.line((l) => l.startsWith('{'), 30_000)) as OwnerInfo;
+  browsers.push(...info.browserPids);
+  expect(info.browserPids).toHaveLength(sessions);
+  expect([...info.sessionPids].sort()).toEqual([...info.browserPids].sort());
+  expect(info.browserPids.every(isAlive)).toBe(true);
+  expect(fs.existsSync(info.runDir)).toBe(true);
+  return { owner, info };
+}
+
+/** SIGKILLs a process this file started and waits until it has been reaped. */
+async function killHard(f: Fixture): Promise<void> {
+  f.child.kill('SIGKILL');
+  await withDeadline(f.exited, 10_000, `pid ${f.pid} to exit`);
+}
+
+describe('an owner process killed with SIGKILL', () => {
+  it('has its browsers killed and its run folder removed by the watchdog', async () => {
+    const runtimeDir = path.join(tmp, 'watchdog');
+    const { owner, info } = await startOwner(runtimeDir, 2);
+    expect(watchdogPids(info.runDir)).toHaveLength(1);
+
+    await killHard(owner);
+
+    await waitUntil(() => info.browserPids.every(groupGone), 10_000, "the dead owner's browsers to be killed");
+    await waitUntil(() => !fs.existsSync(info.runDir), 10_000, "the dead owner's run folder to be removed");
+    await waitUntil(() => watchdogPids(info.runDir).length === 0, 10_000, 'the watchdog to exit');
+  });
+
+  it('with its watchdog dead too, is reaped by the next manager, which spares a live owner', async () => {
+    const runtimeDir = path.join(tmp, 'reap');
+    const { owner, info } = await startOwner(runtimeDir, 2);
+    const live = await startOwner(runtimeDir, 1);
+    const reaper = new SessionManager({ runtimeDir, minIdle: 0, handleSignals: false, healthCheckIntervalMs: 0, clientPingTimeoutMs: 0 });
+    try {
+      const [watchdog] = watchdogPids(info.runDir);
+      expect(watchdog).toBeDefined();
+      process.kill(watchdog!, 'SIGKILL');
+      await waitUntil(() => !isAlive(watchdog!), 10_000, 'the watchdog to die');
+      await killHard(owner);
+      // Nothing cleaned up: the orphans are still running.
+      expect(info.browserPids.every(isAlive)).toBe(true);
+      expect(fs.existsSync(info.runDir)).toBe(true);
+
+      const s = await reaper.create();
+      expect(s.status).toBe('active');
+
+      await waitUntil(() => info.browserPids.every(groupGone), 10_000, 'the orphaned browsers to be reaped');
+      await waitUntil(() => !fs.existsSync(info.runDir), 10_000, 'the orphaned run folder to be removed');
+
+      // The live owner's run, browser and session are untouched.
+      expect(fs.existsSync(live.info.runDir)).toBe(true);
+      expect(runDirs(runtimeDir)).toContain(live.info.runDir);
+      expect(live.info.browserPids.every(isAlive)).toBe(true);
+      const client = await puppeteer.connect({ browserWSEndpoint: live.info.wsEndpoints[0]!, defaultViewport: null });
+      try {
+        expect(await client.version()).toMatch(/Chrome/);
+      } finally {
+        await client.disconnect();
+      }
+    } finally {
+      await reaper.close();
+    }
+    // The live owner goes too; its own watchdog cleans up.
+    await killHard(live.owner);
+    await waitUntil(() => live.info.browserPids.every(groupGone), 10_000, "the second owner's browsers to be killed");
+  });
+});
+
+describe('handleSignals', () => {
+  it('on SIGTERM, kills the browsers, removes the run folder and dies by the signal', async () => {
+    const runtimeDir = path.join(tmp, 'signals');
+    const { owner, info } = await startOwner(runtimeDir, 1, true);
+
+    owner.child.kill('SIGTERM');
+
+    const exit = await withDeadline(owner.exited, 10_000, 'the owner to exit on SIGTERM');
+    expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
+    await waitUntil(() => info.browserPids.every(groupGone), 10_000, 'its browser to be gone');
+    expect(fs.existsSync(info.runDir)).toBe(false);
+  });
+});
