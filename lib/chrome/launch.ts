@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { CreateAbortedError, LaunchError } from '../errors.js';
 import type { HeadlessMode } from '../options.js';
 import { chromeArgs } from './flags.js';
-import { removeDir, type RunDir } from './runtime.js';
+import { killGroup, removeDir, type RunDir } from './runtime.js';
 
 /** What one browser is launched with. The pool keys idle browsers by this (see `launchKey`). */
 export interface LaunchSpec {
@@ -39,13 +39,11 @@ export class ChromeProcess {
   /** Resolves when the browser process has exited (never rejects). */
   readonly exited: Promise<ExitInfo>;
   #exit: ExitInfo | undefined;
-  readonly #child: ChildProcess;
   readonly #run: RunDir;
   #stderrTail: string;
 
   /** @internal Use {@link launchChrome}. */
   constructor(child: ChildProcess, wsEndpoint: string, userDataDir: string, run: RunDir, exited: Promise<ExitInfo>, stderrTail: string) {
-    this.#child = child;
     this.pid = child.pid!;
     this.wsEndpoint = wsEndpoint;
     this.userDataDir = userDataDir;
@@ -92,12 +90,7 @@ export class ChromeProcess {
 
   /** SIGKILLs the browser's process group at once (also used on crash and by `exit` hooks). */
   kill(): void {
-    try {
-      process.kill(-this.pid, 'SIGKILL');
-    } catch {
-      // ESRCH: the group is gone already.
-    }
-    void this.#child;
+    killGroup(this.pid);
   }
 
   /** Freezes (SIGSTOP) or thaws (SIGCONT) the process group; for fault-injection tests. */
@@ -178,11 +171,7 @@ export async function launchChrome(
     return new ChromeProcess(child, wsEndpoint, userDataDir, run, exited, tail);
   } catch (err) {
     if (child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
+      killGroup(child.pid);
       await exited;
       run.forgetBrowser(child.pid);
     }

@@ -62,7 +62,8 @@ function isSameProcess(r: ProcessRecord, opts: { zombies: boolean }): boolean {
   return r.startTicks === undefined || stat.startTicks === r.startTicks;
 }
 
-function killGroup(pid: number): void {
+/** SIGKILLs a process group; a group that is gone already is fine. */
+export function killGroup(pid: number): void {
   try {
     process.kill(-pid, 'SIGKILL');
   } catch {
