@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { CdpConnection } from './cdp.js';
 import type { ChromeProcess, ExitInfo } from './chrome/launch.js';
+import { windowBoundsAtLaunch, type WindowBounds } from './reset.js';
 
 /**
  * One launched browser as the pool holds it: the process, the manager's own CDP connection to
@@ -13,6 +14,8 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number];
   readonly key: string;
   /** Sessions it has served so far. */
   sessionsServed = 0;
+  /** Its window's bounds at launch; the reset restores them (full Chromium sizes new windows like the last one). */
+  windowBounds: WindowBounds | undefined;
   /** Set when the manager closes it on purpose, so its exit is not reported as a crash. */
   closing = false;
   readonly #pages = new Set<string>();
@@ -44,6 +47,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number];
       const browser = new PooledBrowser(proc, cdp, key);
       // targetCreated fires for every existing target first, so the count starts right.
       await cdp.send('Target.setDiscoverTargets', { discover: true }, { timeoutMs });
+      if (proc.headless === 'new') browser.windowBounds = await windowBoundsAtLaunch(cdp, timeoutMs);
       return browser;
     } catch (err) {
       await proc.close({ graceMs: 0 });

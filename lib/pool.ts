@@ -186,7 +186,7 @@ export class BrowserPool {
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
-        resetBrowser(b.cdp, deadline).then(() => true),
+        resetBrowser(b.cdp, deadline, { windowBounds: b.windowBounds }).then(() => true),
         new Promise<boolean>((resolve) => {
           timer = setTimeout(() => resolve(false), deadline);
         }),

@@ -32,6 +32,8 @@ export class ChromeProcess {
   readonly pid: number;
   /** Chrome's own DevTools websocket URL (`ws://127.0.0.1:PORT/devtools/browser/GUID`). */
   readonly wsEndpoint: string;
+  /** The build it is: headless-shell or full Chrome in new headless mode. */
+  readonly headless: HeadlessMode;
   /** The profile folder, removed when the process is closed. */
   readonly userDataDir: string;
   /** When the endpoint became usable (ms since epoch). */
@@ -43,8 +45,9 @@ export class ChromeProcess {
   #stderrTail: string;
 
   /** @internal Use {@link launchChrome}. */
-  constructor(child: ChildProcess, wsEndpoint: string, userDataDir: string, run: RunDir, exited: Promise<ExitInfo>, stderrTail: string) {
+  constructor(child: ChildProcess, headless: HeadlessMode, wsEndpoint: string, userDataDir: string, run: RunDir, exited: Promise<ExitInfo>, stderrTail: string) {
     this.pid = child.pid!;
+    this.headless = headless;
     this.wsEndpoint = wsEndpoint;
     this.userDataDir = userDataDir;
     this.startedAt = Date.now();
@@ -168,7 +171,7 @@ export async function launchChrome(
         reject(new LaunchError(why, spec.executablePath, tail, { cause: spawnError }));
       });
     });
-    return new ChromeProcess(child, wsEndpoint, userDataDir, run, exited, tail);
+    return new ChromeProcess(child, spec.headless, wsEndpoint, userDataDir, run, exited, tail);
   } catch (err) {
     if (child.pid !== undefined) {
       killGroup(child.pid);
