@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   const meta = runMeta();
   const pages = await startPageServer();
   const run = new RunDir(tempDir('bench-reset-rt-', args['runtime-parent']));
-  const spec = { executablePath: executableFor(BUILD), headless: BUILD, args: [], env: {} };
+  const spec = { executablePath: executableFor(BUILD), headless: BUILD, args: (process.env.BENCH_CHROME_ARGS ?? '').split(' ').filter(Boolean), env: {} };
   const proc = await launchChrome(spec, run, { timeoutMs: 30_000 });
   const browser = await PooledBrowser.attach(proc, 'bench', 30_000);
   const results: Record<string, unknown> = {};

@@ -14,7 +14,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number];
   readonly key: string;
   /** Sessions it has served so far. */
   sessionsServed = 0;
-  /** Its window's bounds at launch; the reset restores them (full Chromium sizes new windows like the last one). */
+  /** Its window's bounds at launch; the reset gives them back to the page it keeps. */
   windowBounds: WindowBounds | undefined;
   /** Set when the manager closes it on purpose, so its exit is not reported as a crash. */
   closing = false;
@@ -47,7 +47,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number];
       const browser = new PooledBrowser(proc, cdp, key);
       // targetCreated fires for every existing target first, so the count starts right.
       await cdp.send('Target.setDiscoverTargets', { discover: true }, { timeoutMs });
-      if (proc.headless === 'new') browser.windowBounds = await windowBoundsAtLaunch(cdp, timeoutMs);
+      browser.windowBounds = await windowBoundsAtLaunch(cdp, timeoutMs);
       return browser;
     } catch (err) {
       await proc.close({ graceMs: 0 });

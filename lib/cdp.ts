@@ -9,6 +9,7 @@ export interface CdpEvent {
 }
 
 interface Pending {
+  method: string;
   resolve(value: Record<string, unknown>): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout | undefined;
@@ -69,7 +70,7 @@ export class CdpConnection extends EventEmitter<{ event: [CdpEvent]; close: [] }
             reject(new CdpError(`${method}: no answer within ${opts.timeoutMs} ms`));
           }, opts.timeoutMs)
         : undefined;
-      this.#pending.set(id, { resolve: resolve as Pending['resolve'], reject, timer });
+      this.#pending.set(id, { method, resolve: resolve as Pending['resolve'], reject, timer });
       const message: Record<string, unknown> = { id, method, params };
       if (opts.sessionId) message.sessionId = opts.sessionId;
       this.#ws.send(JSON.stringify(message));
@@ -94,7 +95,7 @@ export class CdpConnection extends EventEmitter<{ event: [CdpEvent]; close: [] }
       if (!p) return;
       this.#pending.delete(msg.id);
       clearTimeout(p.timer);
-      if (msg.error) p.reject(new CdpError(msg.error.message));
+      if (msg.error) p.reject(new CdpError(`${p.method}: ${msg.error.message}`));
       else p.resolve(msg.result ?? {});
     } else if (msg.method) {
       this.emit('event', { method: msg.method, params: msg.params ?? {}, ...(msg.sessionId ? { sessionId: msg.sessionId } : {}) });
@@ -106,7 +107,7 @@ export class CdpConnection extends EventEmitter<{ event: [CdpEvent]; close: [] }
     this.#closed = true;
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
-      p.reject(new CdpError('connection closed'));
+      p.reject(new CdpError(`${p.method}: connection closed`));
     }
     this.#pending.clear();
     this.emit('close');

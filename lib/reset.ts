@@ -48,20 +48,25 @@ interface TargetInfo {
   browserContextId?: string;
 }
 
+/** How long the kept page may take to show about:blank before the reset replaces it instead. */
+const KEEP_PAGE_NAVIGATE_MS = 1000;
+
 /**
  * Returns a used browser to the state of a fresh one, so the next session sees nothing of the
  * last. `cdp` must have target discovery on (`Target.setDiscoverTargets`, as `PooledBrowser`
  * does): the reset waits for `Target.targetDestroyed` of the pages it closes.
  * - extra browser contexts are disposed (a killed client's contexts stay alive otherwise);
- * - a new blank page replaces every old one: a kept page would keep its history,
- *   sessionStorage and window size;
- * - storage is cleared only once the old pages are gone: a closing page still runs its
+ * - one page of the default context is kept and navigated to about:blank, its history erased,
+ *   its window given the launch bounds back; every other page is closed. Keeping the page keeps
+ *   its renderer process: a new page would cost a renderer spawn now and a process swap at the
+ *   next navigation, about half the CPU of a whole reset. A kept page that does not reach
+ *   about:blank in time (hung in a loop) is replaced by a new one;
+ * - storage is cleared only once the old documents are gone: a closing page still runs its
  *   `pagehide` handler and timers, and what it writes after a clear would reach the next session;
  * - `Storage.clearDataForOrigin('*', 'all')` must run on a *page* session (on the browser
  *   session Chrome answers "Internal error"); it removes local/session storage, IndexedDB,
  *   Cache Storage and service workers; cookies and the HTTP cache need their own calls;
- * - permissions and download behaviour are browser-wide settings a client may have changed;
- * - the window gets its launch bounds back when `opts.windowBounds` is given.
+ * - permissions and download behaviour are browser-wide settings a client may have changed.
  * The whole reset is bounded by the caller's deadline; a page that never closes makes it fail,
  * so that browser is retired instead of reused.
  */
@@ -69,53 +74,125 @@ export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: 
   const t = { timeoutMs };
   // Listen before listing targets, so a page that goes away in between is not waited for forever.
   const destroyed = new Set<string>();
-  let onDestroyed: (() => void) | undefined;
+  const waiters = new Set<() => void>();
   const listener = (e: CdpEvent) => {
-    if (e.method !== 'Target.targetDestroyed' || e.sessionId) return;
-    destroyed.add(e.params.targetId as string);
-    onDestroyed?.();
+    if (e.sessionId) return;
+    if (e.method === 'Target.targetDestroyed') destroyed.add(e.params.targetId as string);
+    for (const w of waiters) w();
   };
   cdp.on('event', listener);
-  let timer: NodeJS.Timeout | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  /** Resolves once every target in `ids` is destroyed; rejects after the reset's deadline. */
+  const gone = (ids: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (ids.every((id) => destroyed.has(id))) {
+          waiters.delete(check);
+          resolve();
+        }
+      };
+      timers.push(setTimeout(() => {
+        waiters.delete(check);
+        reject(new CdpError(`old pages still open after ${timeoutMs} ms`));
+      }, timeoutMs));
+      waiters.add(check);
+      check();
+    });
   try {
-    const [{ browserContextIds }, { targetInfos }, { targetId: fresh }] = await Promise.all([
+    const [{ browserContextIds }, { targetInfos }] = await Promise.all([
       cdp.send<{ browserContextIds: string[] }>('Target.getBrowserContexts', {}, t),
       cdp.send<{ targetInfos: TargetInfo[] }>('Target.getTargets', {}, t),
-      cdp.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' }, t),
     ]);
-    const oldPages = targetInfos
-      .filter((ti) => ti.type === 'page' && ti.targetId !== fresh && !browserContextIds.includes(ti.browserContextId ?? ''))
+    const defaultPages = targetInfos
+      .filter((ti) => ti.type === 'page' && !browserContextIds.includes(ti.browserContextId ?? ''))
       .map((ti) => ti.targetId);
-    const pagesGone = new Promise<void>((resolve, reject) => {
-      timer = setTimeout(() => reject(new CdpError(`old pages still open after ${timeoutMs} ms`)), timeoutMs);
-      onDestroyed = () => {
-        if (oldPages.every((id) => destroyed.has(id))) resolve();
-      };
-      onDestroyed();
-    });
-    const [{ sessionId }] = await Promise.all([
-      cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId: fresh, flatten: true }, t),
+    let kept = defaultPages[0];
+    let sessionId = kept ? await blankKeptPage(cdp, kept, t) : undefined;
+    if (!sessionId) {
+      kept = (await cdp.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' }, t)).targetId;
+      ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId: kept, flatten: true }, t));
+    }
+    const oldPages = defaultPages.filter((id) => id !== kept);
+    await Promise.all([
       ...browserContextIds.map((id) => cdp.send('Target.disposeBrowserContext', { browserContextId: id }, t)),
       ...oldPages.map((id) =>
         cdp.send('Target.closeTarget', { targetId: id }, t).catch(() => {
           // Already gone: its targetDestroyed has been or will be seen.
         }),
       ),
-      pagesGone,
+      gone(oldPages),
       cdp.send('Browser.resetPermissions', {}, t),
       cdp.send('Browser.setDownloadBehavior', { behavior: 'default' }, t),
-      opts.windowBounds && restoreWindow(cdp, fresh, opts.windowBounds, t),
+      opts.windowBounds && restoreWindow(cdp, kept!, opts.windowBounds, t),
     ]);
-    const page = { ...t, sessionId };
+    sessionId = await clearStorage(cdp, kept!, sessionId, t);
+    await Promise.all([clearCookies(cdp, t), checkOnlyPage(cdp, kept!, t)]);
+    void cdp.send('Target.detachFromTarget', { sessionId }, t).catch(() => {});
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+    cdp.off('event', listener);
+  }
+}
+
+/**
+ * Clears storage of every origin and the HTTP cache through a page session. A navigation that
+ * swapped the kept page's renderer can drop the session we attached before it ("Session with
+ * given id not found"): then attach again, once. Resolves with the session in use.
+ */
+async function clearStorage(cdp: CdpConnection, targetId: string, sessionId: string, t: { timeoutMs: number }): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const page = { ...t, sessionId };
+      await Promise.all([
+        cdp.send('Storage.clearDataForOrigin', { origin: '*', storageTypes: 'all' }, page),
+        cdp.send('Network.clearBrowserCache', {}, page),
+      ]);
+      return sessionId;
+    } catch (err) {
+      if (attempt > 0 || !/Session with given id not found/.test((err as Error).message)) throw err;
+      ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true }, t));
+    }
+  }
+}
+
+/**
+ * Navigates the kept page to about:blank and erases its history; resolves with the attached
+ * session, or undefined when the page did not get there in time (the caller replaces it).
+ */
+async function blankKeptPage(cdp: CdpConnection, targetId: string, t: { timeoutMs: number }): Promise<string | undefined> {
+  let sessionId: string | undefined;
+  let onEvent: ((e: CdpEvent) => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true }, t));
+    const page = { sessionId, timeoutMs: Math.min(t.timeoutMs, KEEP_PAGE_NAVIGATE_MS) };
+    await cdp.send('Page.enable', {}, page);
+    // The load event of about:blank: the old document has run its pagehide/unload handlers by
+    // then (so the clears come after its last writes), and a navigation that swapped renderer
+    // processes is complete (before that, history calls fail with "Not attached to an active page").
+    const loaded = new Promise<void>((resolve, reject) => {
+      onEvent = (e) => {
+        if (e.sessionId === sessionId && e.method === 'Page.loadEventFired') resolve();
+      };
+      cdp.on('event', onEvent);
+      timer = setTimeout(() => reject(new CdpError('about:blank did not load in time')), page.timeoutMs);
+    });
+    const [{ errorText }] = await Promise.all([cdp.send<{ errorText?: string }>('Page.navigate', { url: 'about:blank' }, page), loaded]);
+    if (errorText) throw new CdpError(errorText);
+    // What lives on the tab rather than the document: its history and window.name (kept by
+    // navigations to about:blank).
     await Promise.all([
-      cdp.send('Storage.clearDataForOrigin', { origin: '*', storageTypes: 'all' }, page),
-      cdp.send('Network.clearBrowserCache', {}, page),
+      cdp.send('Page.resetNavigationHistory', {}, page),
+      cdp.send('Runtime.evaluate', { expression: "window.name = ''" }, page),
     ]);
-    await Promise.all([clearCookies(cdp, t), checkOnlyPage(cdp, fresh, t)]);
-    await cdp.send('Target.detachFromTarget', { sessionId }, t);
+    await cdp.send('Page.disable', {}, page);
+    return sessionId;
+  } catch {
+    if (sessionId) void cdp.send('Target.detachFromTarget', { sessionId }, t).catch(() => {});
+    return undefined;
   } finally {
     clearTimeout(timer);
-    cdp.off('event', listener);
+    if (onEvent) cdp.off('event', onEvent);
   }
 }
 

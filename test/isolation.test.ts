@@ -468,6 +468,25 @@ describe('a reused browser leaks nothing between sessions', () => {
     );
   });
 
+  it('window.name and page zoom of the kept page', async () => {
+    await twoSessions(
+      async ({ page }) => {
+        await page.goto(`${A}/title/named`);
+        await page.evaluate(() => (window.name = 'previous-session'));
+        const cdp = await page.createCDPSession();
+        // A page-scale change made through the page's own session.
+        await cdp.send('Emulation.setPageScaleFactor', { pageScaleFactor: 2 });
+        expect(await page.evaluate(() => window.name)).toBe('previous-session');
+      },
+      async ({ page: first }) => {
+        expect(await first.evaluate(() => window.name)).toBe('');
+        await first.goto(`${A}/title/named`);
+        expect(await first.evaluate(() => window.name)).toBe('');
+        expect(await first.evaluate(() => window.visualViewport?.scale)).toBe(1);
+      },
+    );
+  });
+
   it('state a closing page writes (timers, pagehide) after the session ended', async () => {
     await twoSessions(
       async ({ browser, page }) => {

@@ -20,7 +20,9 @@ const BASE_FLAGS = [
   '--disable-hang-monitor',
   '--disable-client-side-phishing-detection',
   '--disable-domain-reliability',
-  '--disable-features=Translate,MediaRouter,OptimizationHints,DialMediaRouteProvider',
+  // BackForwardCache: the reset navigates the kept page away, and a cached previous document
+  // must not survive into the next session (Puppeteer disables it too).
+  '--disable-features=Translate,MediaRouter,OptimizationHints,DialMediaRouteProvider,BackForwardCache',
   '--metrics-recording-only',
   '--password-store=basic',
   '--use-mock-keychain',
