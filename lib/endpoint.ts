@@ -147,11 +147,20 @@ export class SessionEndpoint {
     if (!route) return refuse(socket, 404, `No active session ${sessionId}\n`);
     if (!tokenMatches(url.searchParams.get('token') ?? '', route.token)) return refuse(socket, 401, 'Wrong or missing token\n');
     const keepAlive = url.searchParams.get('keepAlive') === 'true';
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, route, ws, keepAlive, req.socket.remoteAddress ?? ''));
+    // Dial Chrome while the client's handshake completes: the two handshakes overlap.
+    const upstream = new WebSocket(route.upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+    upstream.on('error', () => {});
+    socket.once('close', () => {
+      if (!upgraded) upstream.terminate();
+    });
+    let upgraded = false;
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      upgraded = true;
+      this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '');
+    });
   }
 
-  #pipe(sessionId: string, route: EndpointRoute, socket: WebSocket, keepAlive: boolean, remoteAddress: string): void {
-    const upstream = new WebSocket(route.upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+  #pipe(sessionId: string, upstream: WebSocket, socket: WebSocket, keepAlive: boolean, remoteAddress: string): void {
     const client: Client = {
       info: { clientId: `c-${++this.#nextClient}`, keepAlive, remoteAddress },
       socket,
@@ -171,19 +180,22 @@ export class SessionEndpoint {
         return;
       }
       if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
-      else queued.push([data, isBinary]);
+      else if (upstream.readyState === WebSocket.CONNECTING) queued.push([data, isBinary]);
     });
     socket.on('pong', () => {
       client.alive = true;
     });
-    upstream.on('open', () => {
+    const flush = () => {
       for (const [data, isBinary] of queued) upstream.send(data, { binary: isBinary });
       queued.length = 0;
-    });
+    };
+    if (upstream.readyState === WebSocket.OPEN) flush();
+    else upstream.once('open', flush);
+    // Chrome went away before the client's handshake finished.
+    if (upstream.readyState >= WebSocket.CLOSING) queueMicrotask(() => socket.close(1011, 'browser connection closed'));
     upstream.on('message', (data, isBinary) => {
       if (socket.readyState === WebSocket.OPEN) socket.send(data, { binary: isBinary });
     });
-    upstream.on('error', () => {});
     upstream.on('close', () => {
       client.closeReason ??= 'browser_gone';
       if (socket.readyState === WebSocket.OPEN) socket.close(1011, 'browser connection closed');
@@ -201,7 +213,7 @@ export class SessionEndpoint {
 
   /** Answers a client's `Browser.close` itself; true when the message was one. */
   #isBrowserClose(data: RawData, socket: WebSocket): boolean {
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     // Cheap pre-check on the bytes: parse only the rare message that can be it.
     if (!buf.includes('"Browser.close"')) return false;
     let msg: { id?: unknown; method?: unknown; sessionId?: unknown };

@@ -69,6 +69,8 @@ export class BrowserPool {
   readonly #events: PoolEvents;
   readonly #idle = new Map<string, PooledBrowser[]>();
   readonly #all = new Set<PooledBrowser>();
+  /** Closes of retired browsers still under way; `close()` waits for them. */
+  readonly #retiring = new Set<Promise<void>>();
   #launching = 0;
   #warming = 0;
   #resetting = 0;
@@ -178,7 +180,7 @@ export class BrowserPool {
     this.#wake();
     const all = [...this.#all];
     this.#idle.clear();
-    await Promise.all(all.map((b) => b.close()));
+    await Promise.all([...all.map((b) => b.close()), ...this.#retiring]);
   }
 
   async #resetWithDeadline(b: PooledBrowser): Promise<boolean> {
@@ -219,15 +221,18 @@ export class BrowserPool {
     const list = this.#idle.get(b.key);
     const i = list?.indexOf(b) ?? -1;
     if (i >= 0) list!.splice(i, 1);
-    // Already closing: a crash reaches here twice (the pool's exit listener, then the session's release).
+    // Already retired: a crash reaches here twice (the pool's exit listener, then the session's release).
     if (!this.#all.has(b) || b.closing) return;
     this.#counts.recycles++;
     this.#events.browserRecycled({ pid: b.pid, reason });
-    void b.close().then(() => {
-      this.#all.delete(b);
-      this.#wake();
-      this.#topUp();
-    });
+    // A retiring browser leaves the budget at once: its close (a grace period, the profile's
+    // removal) must not hold up the launch of its replacement.
+    this.#all.delete(b);
+    const closing = b.close();
+    this.#retiring.add(closing);
+    void closing.then(() => this.#retiring.delete(closing));
+    this.#wake();
+    this.#topUp();
   }
 
   /** Makes room for `key` by retiring an idle browser of another launch configuration. */
