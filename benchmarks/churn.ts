@@ -29,7 +29,6 @@ import {
   FACTS_FLAGS,
   MemorySampler,
   MiB,
-  cleanupNow,
   cli,
   cpuDelta,
   cpuSnapshot,
@@ -418,14 +417,4 @@ async function main(): Promise<void> {
   if (results.some((r) => r.error)) throw new Error('some runs failed, see above');
 }
 
-runMain(
-  async () => {
-    try {
-      await main();
-    } finally {
-      cleanupNow();
-    }
-  },
-  { subreaper: true },
-);
-
+runMain(main, { subreaper: true });

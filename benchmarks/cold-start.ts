@@ -17,7 +17,6 @@ import { chromeArgs } from '../lib/chrome/flags.js';
 import { SessionManager } from '../lib/index.js';
 import {
   BUILD_LABEL,
-  cleanupNow,
   cli,
   descendants,
   executableFor,
@@ -235,10 +234,4 @@ function roundAll<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v])) as T;
 }
 
-runMain(async () => {
-  try {
-    await main();
-  } finally {
-    cleanupNow();
-  }
-});
+runMain(main);

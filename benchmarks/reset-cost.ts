@@ -22,7 +22,6 @@ import { SessionEndpoint } from '../lib/endpoint.js';
 import { resetBrowser } from '../lib/reset.js';
 import {
   BUILD_LABEL,
-  cleanupNow,
   cli,
   cpuDelta,
   cpuSnapshot,
@@ -228,13 +227,4 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
 }
 
-runMain(
-  async () => {
-    try {
-      await main();
-    } finally {
-      cleanupNow();
-    }
-  },
-  { subreaper: true },
-);
+runMain(main, { subreaper: true });

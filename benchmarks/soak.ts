@@ -18,7 +18,6 @@ import {
   BUILD_LABEL,
   MiB,
   browserTreeMemory,
-  cleanupNow,
   cli,
   descendants,
   executableFor,
@@ -254,10 +253,4 @@ async function main(): Promise<void> {
   if (rows.some((r) => r[5] === 'FAIL')) process.exitCode = 1;
 }
 
-runMain(async () => {
-  try {
-    await main();
-  } finally {
-    cleanupNow();
-  }
-});
+runMain(main);

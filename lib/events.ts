@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { ClientCloseReason } from './endpoint.js';
-import type { SessionInfo, StopReason } from './session.js';
+import type { SessionInfo } from './session.js';
 
 /** Payload of `clientConnected`. */
 export interface ClientConnectedEvent {
