@@ -45,8 +45,8 @@ afterAll(async () => {
 });
 
 /** Starts an owner process with `sessions` sessions and waits for its report. */
-async function startOwner(runtimeDir: string, sessions: number, signals = false): Promise<{ owner: Fixture; info: OwnerInfo }> {
-  const owner = runFixture('owner.mjs', [lib, runtimeDir, String(sessions), ...(signals ? ['signals'] : [])]);
+async function startOwner(runtimeDir: string, sessions: number, mode?: 'signals' | 'exit-on-usr2'): Promise<{ owner: Fixture; info: OwnerInfo }> {
+  const owner = runFixture('owner.mjs', [lib, runtimeDir, String(sessions), ...(mode ? [mode] : [])]);
   started.push(owner);
   const info = JSON.parse(await owner.line((l) => l.startsWith('{'), 30_000)) as OwnerInfo;
   browsers.push(...info.browserPids);
@@ -119,13 +119,29 @@ describe('an owner process killed with SIGKILL', () => {
 describe('handleSignals', () => {
   it('on SIGTERM, kills the browsers, removes the run folder and dies by the signal', async () => {
     const runtimeDir = path.join(tmp, 'signals');
-    const { owner, info } = await startOwner(runtimeDir, 1, true);
+    const { owner, info } = await startOwner(runtimeDir, 1, 'signals');
 
     owner.child.kill('SIGTERM');
 
     const exit = await withDeadline(owner.exited, 10_000, 'the owner to exit on SIGTERM');
     expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
     await waitUntil(() => info.browserPids.every(groupGone), 10_000, 'its browser to be gone');
+    expect(fs.existsSync(info.runDir)).toBe(false);
+  });
+});
+
+describe('an owner process that exits without close()', () => {
+  it("kills its browsers in its 'exit' hook, with no watchdog to help", async () => {
+    const runtimeDir = path.join(tmp, 'exit');
+    const { owner, info } = await startOwner(runtimeDir, 1, 'exit-on-usr2');
+    const [watchdog] = watchdogPids(info.runDir);
+    process.kill(watchdog!, 'SIGKILL');
+    await waitUntil(() => !isAlive(watchdog!), 10_000, 'the watchdog to die');
+
+    owner.child.kill('SIGUSR2');
+
+    expect(await withDeadline(owner.exited, 10_000, 'the owner to exit')).toEqual({ code: 0, signal: null });
+    await waitUntil(() => info.browserPids.every(groupGone), 5_000, 'its browser to be gone');
     expect(fs.existsSync(info.runDir)).toBe(false);
   });
 });
