@@ -39,6 +39,16 @@ export interface PoolStats {
   resetMsP50: number | undefined;
 }
 
+function count(map: Map<string, number>, key: string): number {
+  return map.get(key) ?? 0;
+}
+
+function bump(map: Map<string, number>, key: string, by: number): void {
+  const n = count(map, key) + by;
+  if (n === 0) map.delete(key);
+  else map.set(key, n);
+}
+
 /** Sum of RSS over a browser's process group, from /proc. */
 export function processGroupRssBytes(pgid: number): number {
   let total = 0;
@@ -73,8 +83,9 @@ export class BrowserPool {
   readonly #retiring = new Set<Promise<void>>();
   #launching = 0;
   #warming = 0;
-  #resetting = 0;
-  #resetWaiters = 0;
+  /** Browsers being reset, and creates waiting for one of them, per launch key. */
+  readonly #resetting = new Map<string, number>();
+  readonly #resetWaiters = new Map<string, number>();
   #closed = false;
   readonly #waiters: (() => void)[] = [];
   readonly #resetTimes: number[] = [];
@@ -100,7 +111,7 @@ export class BrowserPool {
     return {
       idle,
       busy,
-      resetting: this.#resetting,
+      resetting: [...this.#resetting.values()].reduce((a, b) => a + b, 0),
       launching: this.#launching,
       ...this.#counts,
       resetMsP50: sorted.length ? sorted[Math.floor(sorted.length / 2)] : undefined,
@@ -128,12 +139,12 @@ export class BrowserPool {
       }
       // A reset takes tens of ms, a launch hundreds and far more CPU: wait for a resetting
       // browser when one is not already promised to an earlier waiter.
-      if (this.#resetting > this.#resetWaiters) {
-        this.#resetWaiters++;
+      if (count(this.#resetting, key) > count(this.#resetWaiters, key)) {
+        bump(this.#resetWaiters, key, 1);
         try {
           await this.#waitForChange(signal);
         } finally {
-          this.#resetWaiters--;
+          bump(this.#resetWaiters, key, -1);
         }
         continue;
       }
@@ -157,10 +168,10 @@ export class BrowserPool {
       this.#discard(b, reason ?? 'surplus');
       return;
     }
-    this.#resetting++;
+    bump(this.#resetting, b.key, 1);
     const started = performance.now();
     void this.#resetWithDeadline(b).then((ok) => {
-      this.#resetting--;
+      bump(this.#resetting, b.key, -1);
       if (!ok || this.#closed) {
         this.#discard(b, 'reset_failed');
         return;
@@ -271,7 +282,7 @@ export class BrowserPool {
     if (this.#closed || this.#warming > 0) return;
     for (const [key, spec] of this.#warmSpecs) {
       const idle = this.#idle.get(key)?.length ?? 0;
-      if (idle + this.#resetting < this.#opts.minIdle && this.#total < this.#opts.maxBrowsers) {
+      if (idle + count(this.#resetting, key) < this.#opts.minIdle && this.#total < this.#opts.maxBrowsers) {
         this.#warming++;
         void this.#launch(spec, key)
           .then((b) => (this.#closed ? this.#discard(b, 'surplus') : this.#putIdle(b)))

@@ -15,10 +15,9 @@ import { CdpError, type CdpConnection, type CdpEvent } from './cdp.js';
  * and `Network.clearBrowserCache` all leave it. Sessions that must not share it need
  * `reuse: false` (a fresh browser each time).
  *
- * Window size on full Chromium (`headless: 'new'`) needs the caller's help: it sizes every new
- * window, in any context, like the last one used, so the fresh page inherits a session's
- * `Browser.setWindowBounds` unless `windowBounds` (the bounds at launch) is passed to the reset.
- * headless-shell gives every new window its default size.
+ * Window size needs the caller's help: the kept page keeps a session's `Browser.setWindowBounds`,
+ * and full Chromium (`headless: 'new'`) even sizes new windows like the last one used, unless
+ * `windowBounds` (the bounds at launch, see `windowBoundsAtLaunch`) is passed to the reset.
  *
  * Permission overrides and download behaviour set by a client are reverted by Chrome itself when
  * that client's DevTools session detaches (BrowserHandler::Disable); the reset reverts them too,
@@ -36,8 +35,8 @@ export interface WindowBounds {
 /** Options of {@link resetBrowser}. */
 export interface ResetOptions {
   /**
-   * The browser's window bounds at launch (see {@link windowBoundsAtLaunch}); the fresh page's
-   * window gets them back. Needed on full Chromium only. @default the window is left as it is
+   * The browser's window bounds at launch (see {@link windowBoundsAtLaunch}); the kept page's
+   * window gets them back. The pool always passes them. @default the window is left as it is
    */
   readonly windowBounds?: WindowBounds | undefined;
 }
