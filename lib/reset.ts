@@ -105,28 +105,41 @@ export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: 
     const defaultPages = targetInfos
       .filter((ti) => ti.type === 'page' && !browserContextIds.includes(ti.browserContextId ?? ''))
       .map((ti) => ti.targetId);
-    let kept = defaultPages[0];
-    let sessionId = kept ? await blankKeptPage(cdp, kept, t) : undefined;
-    if (!sessionId) {
-      kept = (await cdp.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' }, t)).targetId;
-      ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId: kept, flatten: true }, t));
-    }
-    const oldPages = defaultPages.filter((id) => id !== kept);
-    await Promise.all([
-      ...browserContextIds.map((id) => cdp.send('Target.disposeBrowserContext', { browserContextId: id }, t)),
-      ...oldPages.map((id) =>
+    const [first, ...others] = defaultPages;
+    const close = (ids: string[]) => [
+      ...ids.map((id) =>
         cdp.send('Target.closeTarget', { targetId: id }, t).catch(() => {
           // Already gone: its targetDestroyed has been or will be seen.
         }),
       ),
-      gone(oldPages),
+      gone(ids),
+    ];
+    // What does not depend on the kept page runs alongside its navigation.
+    const aside = Promise.all([
+      ...browserContextIds.map((id) => cdp.send('Target.disposeBrowserContext', { browserContextId: id }, t)),
+      ...close(others),
       cdp.send('Browser.resetPermissions', {}, t),
       cdp.send('Browser.setDownloadBehavior', { behavior: 'default' }, t),
+    ]);
+    // Until it settles, a failure of `aside` is left to the `await` below.
+    aside.catch(() => {});
+    let kept = first;
+    let sessionId = first ? await blankKeptPage(cdp, first, t) : undefined;
+    if (!sessionId) {
+      const replaced = Promise.all(first ? close([first]) : []);
+      kept = (await cdp.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' }, t)).targetId;
+      ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId: kept, flatten: true }, t));
+      await replaced;
+    }
+    await aside;
+    // Every old document is gone now: clear what they may have written.
+    const [cleared] = await Promise.all([
+      clearStorage(cdp, kept!, sessionId, t),
+      clearCookies(cdp, t),
+      checkOnlyPage(cdp, kept!, t),
       opts.windowBounds && restoreWindow(cdp, kept!, opts.windowBounds, t),
     ]);
-    sessionId = await clearStorage(cdp, kept!, sessionId, t);
-    await Promise.all([clearCookies(cdp, t), checkOnlyPage(cdp, kept!, t)]);
-    void cdp.send('Target.detachFromTarget', { sessionId }, t).catch(() => {});
+    void cdp.send('Target.detachFromTarget', { sessionId: cleared }, t).catch(() => {});
   } finally {
     for (const timer of timers) clearTimeout(timer);
     cdp.off('event', listener);
@@ -165,7 +178,9 @@ async function blankKeptPage(cdp: CdpConnection, targetId: string, t: { timeoutM
   try {
     ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true }, t));
     const page = { sessionId, timeoutMs: Math.min(t.timeoutMs, KEEP_PAGE_NAVIGATE_MS) };
-    await cdp.send('Page.enable', {}, page);
+    // Sent without waiting: a session handles its commands in order, so Page.enable is in effect
+    // before the navigation starts.
+    const enabled = cdp.send('Page.enable', {}, page);
     // The load event of about:blank: the old document has run its pagehide/unload handlers by
     // then (so the clears come after its last writes), and a navigation that swapped renderer
     // processes is complete (before that, history calls fail with "Not attached to an active page").
@@ -176,7 +191,7 @@ async function blankKeptPage(cdp: CdpConnection, targetId: string, t: { timeoutM
       cdp.on('event', onEvent);
       timer = setTimeout(() => reject(new CdpError('about:blank did not load in time')), page.timeoutMs);
     });
-    const [{ errorText }] = await Promise.all([cdp.send<{ errorText?: string }>('Page.navigate', { url: 'about:blank' }, page), loaded]);
+    const [, { errorText }] = await Promise.all([enabled, cdp.send<{ errorText?: string }>('Page.navigate', { url: 'about:blank' }, page), loaded]);
     if (errorText) throw new CdpError(errorText);
     // What lives on the tab rather than the document: its history and window.name (kept by
     // navigations to about:blank).
@@ -184,7 +199,7 @@ async function blankKeptPage(cdp: CdpConnection, targetId: string, t: { timeoutM
       cdp.send('Page.resetNavigationHistory', {}, page),
       cdp.send('Runtime.evaluate', { expression: "window.name = ''" }, page),
     ]);
-    await cdp.send('Page.disable', {}, page);
+    // Page events stop with the detach that ends the reset; no Page.disable needed.
     return sessionId;
   } catch {
     if (sessionId) void cdp.send('Target.detachFromTarget', { sessionId }, t).catch(() => {});
