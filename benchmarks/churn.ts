@@ -9,19 +9,25 @@
  *   cluster-browser  puppeteer-cluster CONCURRENCY_BROWSER (a browser per worker, a context per job)
  *   ours-reuse       SessionManager({ reuse: true }): create() + puppeteer.connect + pages()[0] + disconnect()
  *   ours-noreuse     the same with reuse: false (a fresh browser per session, pre-launched)
+ *   cluster-context+flags  CONCURRENCY_CONTEXT with the Chrome features the library disables also
+ *                    disabled (RenderDocument...): how much of our lead is flags anyone could pass.
+ *                    Shown for transparency, never the "best cluster" the ratios divide by.
  *
- * Each (build, concurrency, strategy) runs `2 × c` untimed warm-up jobs, waits until background
- * work settles, then the timed jobs; CPU is counted until the background work (resets, closes,
- * pre-launches) has settled again. See README.md for how CPU and memory are measured.
+ * Each (build, concurrency) runs every strategy `--rounds` times, rotating their order each round
+ * so that drift in the machine's speed hits them alike; the figures add the rounds up (jobs and
+ * wall and CPU summed, latencies pooled), and the ratio column also shows the lowest and highest
+ * per-round ratio. Each round of a strategy is a fresh setup, `2 × c` untimed warm-up jobs, a wait
+ * until background work settles, then the timed jobs; CPU is counted until the background work
+ * (resets, closes, pre-launches) has settled again. See README.md for how CPU and memory are measured.
  *
- * Usage: node dist/bench/benchmarks/churn.js [--quick] [--jobs 40] [--conc 1,2,4] [--build shell|new|both]
+ * Usage: node dist/bench/benchmarks/churn.js [--quick] [--jobs 40] [--rounds 3] [--conc 1,2,4] [--build shell|new|both]
  *        [--strategies naive,cluster-context,...] [--micro 30] [--sample-ms 100]
- *        investigation knobs for ours: [--runtime-parent /dev/shm] [--min-idle N]
+ *        investigation knobs for ours: [--runtime-parent DIR (default: the library's own)] [--min-idle N]
  */
-import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { Cluster } from 'puppeteer-cluster';
+import { DISABLED_FEATURES } from '../lib/chrome/flags.js';
 import { SessionManager } from '../lib/index.js';
 import { loadAndCheck, poolQuiet, sessionJob } from './jobs.js';
 import {
@@ -54,19 +60,21 @@ import {
 const args = cli({
   quick: { type: 'boolean', default: false },
   jobs: { type: 'string', default: '40' },
+  rounds: { type: 'string', default: '3' },
   conc: { type: 'string', default: '1,2,4' },
   build: { type: 'string', default: 'both' },
-  strategies: { type: 'string', default: 'naive,cluster-context,cluster-browser,ours-reuse,ours-noreuse' },
+  strategies: { type: 'string', default: 'naive,cluster-context,cluster-browser,cluster-context+flags,ours-reuse,ours-noreuse' },
   micro: { type: 'string', default: '30' },
   'sample-ms': { type: 'string', default: '100' },
   // Knobs for investigations; the defaults are the library's.
-  'runtime-parent': { type: 'string', default: os.tmpdir() },
+  'runtime-parent': { type: 'string', default: '' },
   'min-idle': { type: 'string', default: '' },
 });
 const JOBS = int('jobs', args.jobs);
+const ROUNDS = int('rounds', args.rounds);
 const CONCS = args.quick ? [2] : args.conc.split(',').map((c) => int('conc', c));
 const BUILDS: Build[] = args.quick ? ['shell'] : args.build === 'both' ? ['shell', 'new'] : [args.build as Build];
-const STRATEGIES = args.strategies.split(',');
+const STRATEGIES = args.quick && args.strategies.includes('naive') ? ['cluster-context', 'cluster-browser', 'cluster-context+flags', 'ours-reuse'] : args.strategies.split(',');
 const MICRO = int('micro', args.micro);
 const SAMPLE_MS = int('sample-ms', args['sample-ms']);
 const MIN_IDLE = args['min-idle'] === '' ? undefined : int('min-idle', args['min-idle']);
@@ -84,12 +92,13 @@ interface Strategy {
   extra?(): Record<string, unknown>;
 }
 
-function launchOptions(build: Build) {
+function launchOptions(build: Build, ourFeatures = false) {
   return {
     executablePath: executableFor(build),
     // 'shell' is Puppeteer's name for the old headless mode, which is what chrome-headless-shell is.
     headless: build === 'shell' ? ('shell' as const) : true,
-    args: FACTS_FLAGS,
+    // Puppeteer merges a --disable-features list with its own.
+    args: ourFeatures ? [...FACTS_FLAGS, `--disable-features=${DISABLED_FEATURES.join(',')}`] : FACTS_FLAGS,
     defaultViewport: null,
   };
 }
@@ -122,16 +131,16 @@ function naive(build: Build, pages: PageServer): Strategy {
   };
 }
 
-function cluster(build: Build, pages: PageServer, c: number, mode: 'context' | 'browser'): Strategy {
+function cluster(build: Build, pages: PageServer, c: number, mode: 'context' | 'browser', ourFeatures = false): Strategy {
   let cl: Cluster<number, string> | undefined;
   return {
-    name: `cluster-${mode}`,
+    name: `cluster-${mode}${ourFeatures ? '+flags' : ''}`,
     async setup() {
       cl = await Cluster.launch({
         concurrency: mode === 'context' ? Cluster.CONCURRENCY_CONTEXT : Cluster.CONCURRENCY_BROWSER,
         maxConcurrency: c,
         puppeteer,
-        puppeteerOptions: launchOptions(build) as never,
+        puppeteerOptions: launchOptions(build, ourFeatures) as never,
         timeout: 60_000,
       });
     },
@@ -160,7 +169,7 @@ function ours(build: Build, pages: PageServer, c: number, reuse: boolean): Strat
         maxConcurrent: c,
         headless: build,
         executablePath: executableFor(build),
-        runtimeDir: tempDir('bench-churn-rt-', args['runtime-parent']),
+        ...(args['runtime-parent'] ? { runtimeDir: tempDir('bench-churn-rt-', args['runtime-parent']) } : {}),
         reuse,
         ...(MIN_IDLE === undefined ? {} : { minIdle: MIN_IDLE }),
       });
@@ -190,9 +199,11 @@ interface RunResult {
   build: Build;
   concurrency: number;
   strategy: string;
+  rounds: number;
   jobs: number;
   wallMs: number;
   jobsPerSec: number;
+  perRoundJobsPerSec: number[];
   latencyMs: ReturnType<typeof summary>;
   cpu: { totalMsPerJob: number; nodeMsPerJob: number; childrenMsPerJob: number; windowMs: number; sampledChromeMsPerJob: number };
   memory: { peakRssMiB: number; peakPssMiB: number; peakProcesses: number; samples: number };
@@ -202,6 +213,8 @@ interface RunResult {
   extra?: Record<string, unknown>;
   error?: string;
   ratioJobsPerSecToBestCluster?: number;
+  /** Lowest and highest ratio of a single round (same round's best-cluster mode). */
+  ratioRangePerRound?: [number, number];
   ratioCpuPerJobToBestCluster?: number;
 }
 
@@ -225,12 +238,25 @@ async function runJobs(s: Strategy, c: number, from: number, count: number): Pro
   return { latencies, parts };
 }
 
-async function measure(s: Strategy, build: Build, c: number, sampler: MemorySampler): Promise<RunResult> {
+/** One round of one strategy: what was measured, before any adding up. */
+interface Sample {
+  wallMs: number;
+  windowMs: number;
+  latencies: number[];
+  parts: Parts[];
+  cpu: { totalMs: number; nodeMs: number; childrenMs: number };
+  mem: SamplerReport;
+  setupMs: number;
+  teardownMs: number;
+  extra?: Record<string, unknown>;
+}
+
+async function measure(s: Strategy, c: number, sampler: MemorySampler): Promise<Sample> {
   const exclude = new Set([sampler.pid]);
   const t0 = performance.now();
   await s.setup();
   const setupMs = performance.now() - t0;
-  let result: RunResult | undefined;
+  let sample: Sample | undefined;
   try {
     await runJobs(s, c, 0, 2 * c);
     await s.settle();
@@ -242,41 +268,58 @@ async function measure(s: Strategy, build: Build, c: number, sampler: MemorySamp
     await s.settle();
     const cpu1 = cpuSnapshot(exclude);
     const windowMs = performance.now() - w0;
-    const mem: SamplerReport = await sampler.report();
-    const d = cpuDelta(cpu0, cpu1);
-    const partNames = parts.length ? Object.keys(parts[0]!) : [];
-    result = {
-      build,
-      concurrency: c,
-      strategy: s.name,
-      jobs: JOBS,
-      wallMs: round(wallMs),
-      jobsPerSec: round(JOBS / (wallMs / 1000), 3),
-      latencyMs: summary(latencies),
-      cpu: {
-        totalMsPerJob: round(d.totalMs / JOBS),
-        nodeMsPerJob: round(d.nodeMs / JOBS),
-        childrenMsPerJob: round(d.childrenMs / JOBS),
-        windowMs: round(windowMs),
-        sampledChromeMsPerJob: round(mem.sampledChromeCpuMs / JOBS),
-      },
-      memory: { peakRssMiB: round(mem.peakRssBytes / MiB, 1), peakPssMiB: round(mem.peakPssBytes / MiB, 1), peakProcesses: mem.peakProcesses, samples: mem.samples },
-      ...(partNames.length ? { parts: Object.fromEntries(partNames.map((k) => [k, summary(parts.map((p) => p[k]!))])) } : {}),
-      setupMs: round(setupMs),
-      teardownMs: 0,
-      ...(s.extra ? { extra: s.extra() } : {}),
-    };
+    const mem = await sampler.report();
+    sample = { wallMs, windowMs, latencies, parts, cpu: cpuDelta(cpu0, cpu1), mem, setupMs, teardownMs: 0, ...(s.extra ? { extra: s.extra() } : {}) };
   } finally {
     const t1 = performance.now();
     await s.teardown();
-    if (result) result.teardownMs = round(performance.now() - t1);
+    if (sample) sample.teardownMs = performance.now() - t1;
   }
-  return result;
+  return sample;
+}
+
+/** Adds up the rounds of one strategy. */
+function combine(build: Build, c: number, strategy: string, samples: Sample[]): RunResult {
+  const sum = (f: (x: Sample) => number) => samples.reduce((a, x) => a + f(x), 0);
+  const jobs = JOBS * samples.length;
+  const wallMs = sum((x) => x.wallMs);
+  const parts = samples.flatMap((x) => x.parts);
+  const partNames = parts.length ? Object.keys(parts[0]!) : [];
+  const extras = samples.map((x) => x.extra).filter((e): e is Record<string, unknown> => e !== undefined);
+  return {
+    build,
+    concurrency: c,
+    strategy,
+    rounds: samples.length,
+    jobs,
+    wallMs: round(wallMs),
+    jobsPerSec: round(jobs / (wallMs / 1000), 3),
+    perRoundJobsPerSec: samples.map((x) => round(JOBS / (x.wallMs / 1000), 3)),
+    latencyMs: summary(samples.flatMap((x) => x.latencies)),
+    cpu: {
+      totalMsPerJob: round(sum((x) => x.cpu.totalMs) / jobs),
+      nodeMsPerJob: round(sum((x) => x.cpu.nodeMs) / jobs),
+      childrenMsPerJob: round(sum((x) => x.cpu.childrenMs) / jobs),
+      windowMs: round(sum((x) => x.windowMs)),
+      sampledChromeMsPerJob: round(sum((x) => x.mem.sampledChromeCpuMs) / jobs),
+    },
+    memory: {
+      peakRssMiB: round(Math.max(...samples.map((x) => x.mem.peakRssBytes)) / MiB, 1),
+      peakPssMiB: round(Math.max(...samples.map((x) => x.mem.peakPssBytes)) / MiB, 1),
+      peakProcesses: Math.max(...samples.map((x) => x.mem.peakProcesses)),
+      samples: sum((x) => x.mem.samples),
+    },
+    ...(partNames.length ? { parts: Object.fromEntries(partNames.map((k) => [k, summary(parts.map((p) => p[k]!))])) } : {}),
+    setupMs: round(sum((x) => x.setupMs) / samples.length),
+    teardownMs: round(sum((x) => x.teardownMs) / samples.length),
+    // Counters of the last round (each round starts a fresh manager).
+    ...(extras.length ? { extra: { ...extras.at(-1), rounds: extras } } : {}),
+  };
 }
 
 /** `create()` with an idle browser waiting, and create + puppeteer.connect, one at a time. */
 async function micro(build: Build, iterations: number): Promise<Record<string, unknown>> {
-  const manager = new SessionManager({ maxConcurrent: 2, headless: build, executablePath: executableFor(build), runtimeDir: tempDir('bench-micro-rt-') });
+  const manager = new SessionManager({ maxConcurrent: 2, headless: build, executablePath: executableFor(build) });
   const create: number[] = [];
   const createConnect: number[] = [];
   try {
@@ -312,7 +355,7 @@ async function main(): Promise<void> {
   const sampler = await MemorySampler.start(SAMPLE_MS);
   const results: RunResult[] = [];
   const micros: Record<string, Record<string, unknown>> = {};
-  console.log(`churn: ${JOBS} jobs per run, builds ${BUILDS.join(', ')}, concurrency ${CONCS.join(', ')}, strategies ${STRATEGIES.join(', ')}\n`);
+  console.log(`churn: ${JOBS} jobs per round, ${ROUNDS} rounds, builds ${BUILDS.join(', ')}, concurrency ${CONCS.join(', ')}, strategies ${STRATEGIES.join(', ')}\n`);
   try {
     for (const build of BUILDS) {
       if (MICRO > 0) {
@@ -325,33 +368,49 @@ async function main(): Promise<void> {
           naive: () => naive(build, pages),
           'cluster-context': () => cluster(build, pages, c, 'context'),
           'cluster-browser': () => cluster(build, pages, c, 'browser'),
+          'cluster-context+flags': () => cluster(build, pages, c, 'context', true),
           'ours-reuse': () => ours(build, pages, c, true),
           'ours-noreuse': () => ours(build, pages, c, false),
         };
-        for (const name of STRATEGIES) {
-          if (!make[name]) throw new Error(`unknown strategy ${name}`);
-          const s = make[name]();
-          let r: RunResult;
-          try {
-            r = await measure(s, build, c, sampler);
-          } catch (err) {
-            console.error(`  ${build} c=${c} ${name} FAILED:`, err);
-            r = { build, concurrency: c, strategy: name, error: String((err as Error)?.stack ?? err) } as RunResult;
-          }
-          results.push(r);
-          if (!r.error) {
-            console.log(`  ${build} c=${c} ${name.padEnd(16)} ${fmt(r.jobsPerSec, 2).padStart(6)} jobs/s  p50 ${fmt(r.latencyMs.p50).padStart(6)} ms  CPU ${fmt(r.cpu.totalMsPerJob).padStart(6)} ms/job  PSS ${fmt(r.memory.peakPssMiB, 0)} MiB`);
+        for (const name of STRATEGIES) if (!make[name]) throw new Error(`unknown strategy ${name}`);
+        const samples = new Map<string, Sample[]>(STRATEGIES.map((n) => [n, []]));
+        const failed = new Map<string, string>();
+        for (let r = 0; r < ROUNDS; r++) {
+          // Rotate the order, so that no strategy always runs first (or right after a heavy one).
+          const order = STRATEGIES.map((_, i) => STRATEGIES[(i + r) % STRATEGIES.length]!);
+          for (const name of order) {
+            if (failed.has(name)) continue;
+            try {
+              const x = await measure(make[name]!(), c, sampler);
+              samples.get(name)!.push(x);
+              console.log(`  ${build} c=${c} round ${r + 1}/${ROUNDS} ${name.padEnd(22)} ${fmt(JOBS / (x.wallMs / 1000), 2).padStart(6)} jobs/s  CPU ${fmt(x.cpu.totalMs / JOBS).padStart(6)} ms/job`);
+            } catch (err) {
+              console.error(`  ${build} c=${c} ${name} FAILED:`, err);
+              failed.set(name, String((err as Error)?.stack ?? err));
+            }
           }
         }
-        // Ratios to the best puppeteer-cluster mode of the same build and concurrency.
-        const group = results.filter((r) => r.build === build && r.concurrency === c && !r.error);
-        const clusters = group.filter((r) => r.strategy.startsWith('cluster-'));
+        const group: RunResult[] = STRATEGIES.map((name) =>
+          failed.has(name)
+            ? ({ build, concurrency: c, strategy: name, error: failed.get(name) } as RunResult)
+            : combine(build, c, name, samples.get(name)!),
+        );
+        results.push(...group);
+        // Ratios to the best puppeteer-cluster mode (as shipped: no extra flags) of the same build
+        // and concurrency, over all rounds and round by round.
+        const ok = group.filter((r) => !r.error);
+        const clusters = ok.filter((r) => r.strategy === 'cluster-context' || r.strategy === 'cluster-browser');
         if (clusters.length) {
           const best = clusters.reduce((a, b) => (b.jobsPerSec > a.jobsPerSec ? b : a));
-          for (const r of group) {
+          for (const r of ok) {
             r.ratioJobsPerSecToBestCluster = round(r.jobsPerSec / best.jobsPerSec, 3);
             r.ratioCpuPerJobToBestCluster = round(r.cpu.totalMsPerJob / best.cpu.totalMsPerJob, 3);
+            const perRound = r.perRoundJobsPerSec.map((v, i) => v / Math.max(...clusters.map((cl) => cl.perRoundJobsPerSec[i] ?? 0)));
+            r.ratioRangePerRound = [round(Math.min(...perRound), 3), round(Math.max(...perRound), 3)];
           }
+        }
+        for (const r of ok) {
+          console.log(`  ${build} c=${c} ${r.strategy.padEnd(22)} ${fmt(r.jobsPerSec, 2).padStart(6)} jobs/s  p50 ${fmt(r.latencyMs.p50).padStart(6)} ms  CPU ${fmt(r.cpu.totalMsPerJob).padStart(6)} ms/job  PSS ${fmt(r.memory.peakPssMiB, 0)} MiB  ÷ best cluster ${fmt(r.ratioJobsPerSecToBestCluster, 2)}`);
         }
       }
     }
@@ -374,13 +433,13 @@ async function main(): Promise<void> {
           fmt(r.cpu.nodeMsPerJob, 0),
           fmt(r.memory.peakRssMiB, 0),
           fmt(r.memory.peakPssMiB, 0),
-          fmt(r.ratioJobsPerSecToBestCluster, 2),
+          r.ratioRangePerRound ? `${fmt(r.ratioJobsPerSecToBestCluster, 2)} (${fmt(r.ratioRangePerRound[0], 2)}–${fmt(r.ratioRangePerRound[1], 2)})` : fmt(r.ratioJobsPerSecToBestCluster, 2),
           fmt(r.ratioCpuPerJobToBestCluster, 2),
         ],
   );
   console.log(
     '\n' +
-      table(['build', 'c', 'strategy', 'jobs/s', 'p50 ms', 'p95 ms', 'CPU-ms/job', 'of it node', 'peak RSS MiB', 'peak PSS MiB', 'jobs/s ÷ best cluster', 'CPU/job ÷ best cluster'], rows),
+      table(['build', 'c', 'strategy', 'jobs/s', 'p50 ms', 'p95 ms', 'CPU-ms/job', 'of it node', 'peak RSS MiB', 'peak PSS MiB', 'jobs/s ÷ best cluster (rounds min–max)', 'CPU/job ÷ best cluster'], rows),
   );
 
   const oursRows = results
@@ -412,7 +471,7 @@ async function main(): Promise<void> {
   if (microRows.length) {
     console.log(`\nours with an idle browser waiting (${MICRO} sessions, one at a time):\n` + table(['build', 'create() p50 / p95 ms', '<= 2 ms', 'create+connect p50 / p95 ms', '<= 15 ms'], microRows));
   }
-  const file = writeResults('churn', { meta, config: { jobs: JOBS, concurrency: CONCS, runtimeParent: args['runtime-parent'], minIdle: MIN_IDLE ?? 'default', builds: BUILDS, strategies: STRATEGIES, warmupJobsPerRun: '2 x concurrency', sampleMs: SAMPLE_MS }, micro: micros, runs: results });
+  const file = writeResults('churn', { meta, config: { jobsPerRound: JOBS, rounds: ROUNDS, concurrency: CONCS, runtimeParent: args['runtime-parent'] || "the library's default", minIdle: MIN_IDLE ?? 'default', builds: BUILDS, strategies: STRATEGIES, warmupJobsPerRun: '2 x concurrency', sampleMs: SAMPLE_MS }, micro: micros, runs: results });
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
   if (results.some((r) => r.error)) throw new Error('some runs failed, see above');
 }

@@ -91,6 +91,38 @@ describe('create and connect', () => {
   });
 });
 
+  it('relays a burst of commands and a large message both ways intact and in order (the endpoint batches writes)', async () => {
+    const session = await manager.create();
+    const ws = new WebSocket(session.wsEndpoint, { maxPayload: 64 * 1024 * 1024 });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const replies: { id: number; result?: Record<string, unknown>; error?: unknown }[] = [];
+    ws.on('message', (data) => {
+      const msg = JSON.parse(data.toString());
+      if (msg.id !== undefined) replies.push(msg);
+    });
+    const until = (n: number) => waitUntil(() => replies.length >= n, 10_000, `${n} replies`);
+    // 300 commands written in one tick: Chrome answers browser-level commands in order.
+    for (let id = 1; id <= 300; id++) ws.send(JSON.stringify({ id, method: 'Browser.getVersion' }));
+    await until(300);
+    expect(replies.map((r) => r.id)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(replies.every((r) => typeof r.result?.product === 'string')).toBe(true);
+    // A 3 MB command up and a 6 MB result down, through a page session.
+    ws.send(JSON.stringify({ id: 301, method: 'Target.getTargets' }));
+    await until(301);
+    const { targetInfos } = replies.at(-1)!.result as { targetInfos: { targetId: string; type: string }[] };
+    ws.send(JSON.stringify({ id: 302, method: 'Target.attachToTarget', params: { targetId: targetInfos.find((t) => t.type === 'page')!.targetId, flatten: true } }));
+    await until(302);
+    const sessionId = replies.at(-1)!.result!.sessionId as string;
+    const big = 'x'.repeat(3_000_000);
+    ws.send(JSON.stringify({ id: 303, sessionId, method: 'Runtime.evaluate', params: { expression: `'${big}'.length + ':' + '${big}'.repeat(2)`, returnByValue: true } }));
+    await until(303);
+    const value = (replies.at(-1)!.result!.result as { value: string }).value;
+    expect(value.length).toBe(String(big.length).length + 1 + 2 * big.length);
+    expect(value.startsWith(`${big.length}:xxx`)).toBe(true);
+    ws.close();
+    await manager.stop(session.id);
+  });
+
 describe('stop, get and list', () => {
   it('stop is idempotent, release is its alias, and the endpoint refuses the ended session', async () => {
     const session = await manager.create();
