@@ -1,7 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { frameBatcher } from './batch.js';
 
 /** A CDP event as received: `sessionId` is set for events of an attached target (flat mode). */
 export interface CdpEvent {
@@ -35,13 +33,10 @@ export class CdpConnection extends EventEmitter<{ event: [CdpEvent]; close: [] }
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   #closed = false;
-  /** Called before each send: a burst of commands leaves in one write. */
-  readonly #batch: () => void;
 
-  private constructor(ws: WebSocket, batch: () => void) {
+  private constructor(ws: WebSocket) {
     super();
     this.#ws = ws;
-    this.#batch = batch;
     ws.on('message', (data) => this.#onMessage(data.toString()));
     ws.on('close', () => this.#onClose());
     ws.on('error', () => this.#onClose());
@@ -51,13 +46,9 @@ export class CdpConnection extends EventEmitter<{ event: [CdpEvent]; close: [] }
   static connect(url: string, timeoutMs: number): Promise<CdpConnection> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024, handshakeTimeout: timeoutMs });
-      let socket: Duplex | undefined;
-      ws.once('upgrade', (res) => {
-        socket = res.socket;
-      });
       ws.once('open', () => {
         ws.removeAllListeners('error');
-        resolve(new CdpConnection(ws, frameBatcher(socket)));
+        resolve(new CdpConnection(ws));
       });
       ws.once('error', reject);
     });
@@ -82,7 +73,6 @@ export class CdpConnection extends EventEmitter<{ event: [CdpEvent]; close: [] }
       this.#pending.set(id, { method, resolve: resolve as Pending['resolve'], reject, timer });
       const message: Record<string, unknown> = { id, method, params };
       if (opts.sessionId) message.sessionId = opts.sessionId;
-      this.#batch();
       this.#ws.send(JSON.stringify(message));
     });
   }

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
-import { frameBatcher } from './batch.js';
 
 /** What the endpoint needs to route a client to a session's browser. */
 export interface EndpointRoute {
@@ -155,30 +154,13 @@ export class SessionEndpoint {
       if (!upgraded) upstream.terminate();
     });
     let upgraded = false;
-    // The socket under the upstream websocket, once its handshake is done (for batching writes).
-    let upstreamSocket: Duplex | undefined;
-    upstream.once('upgrade', (res) => {
-      upstreamSocket = res.socket;
-    });
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       upgraded = true;
-      this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '', {
-        toClient: frameBatcher(socket),
-        toUpstream: () => batchUpstream(),
-      });
+      this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '');
     });
-    let toUpstream: (() => void) | undefined;
-    const batchUpstream = () => (toUpstream ??= upstreamSocket && frameBatcher(upstreamSocket))?.();
   }
 
-  #pipe(
-    sessionId: string,
-    upstream: WebSocket,
-    socket: WebSocket,
-    keepAlive: boolean,
-    remoteAddress: string,
-    batch: { toClient: () => void; toUpstream: () => void },
-  ): void {
+  #pipe(sessionId: string, upstream: WebSocket, socket: WebSocket, keepAlive: boolean, remoteAddress: string): void {
     const client: Client = {
       info: { clientId: `c-${++this.#nextClient}`, keepAlive, remoteAddress },
       socket,
@@ -197,10 +179,8 @@ export class SessionEndpoint {
         this.#hooks.browserCloseRequested(sessionId, client.info);
         return;
       }
-      if (upstream.readyState === WebSocket.OPEN) {
-        batch.toUpstream();
-        upstream.send(data, { binary: isBinary });
-      } else if (upstream.readyState === WebSocket.CONNECTING) queued.push([data, isBinary]);
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
+      else if (upstream.readyState === WebSocket.CONNECTING) queued.push([data, isBinary]);
     });
     socket.on('pong', () => {
       client.alive = true;
@@ -214,10 +194,7 @@ export class SessionEndpoint {
     // Chrome went away before the client's handshake finished.
     if (upstream.readyState >= WebSocket.CLOSING) queueMicrotask(() => socket.close(1011, 'browser connection closed'));
     upstream.on('message', (data, isBinary) => {
-      if (socket.readyState === WebSocket.OPEN) {
-        batch.toClient();
-        socket.send(data, { binary: isBinary });
-      }
+      if (socket.readyState === WebSocket.OPEN) socket.send(data, { binary: isBinary });
     });
     upstream.on('close', () => {
       client.closeReason ??= 'browser_gone';
