@@ -213,7 +213,7 @@ interface RunResult {
   extra?: Record<string, unknown>;
   error?: string;
   ratioJobsPerSecToBestCluster?: number;
-  /** Lowest and highest ratio of a single round (same round's best-cluster mode). */
+  /** Lowest and highest ratio of a single round (to the same round of the same cluster mode). */
   ratioRangePerRound?: [number, number];
   ratioCpuPerJobToBestCluster?: number;
 }
@@ -397,7 +397,7 @@ async function main(): Promise<void> {
         );
         results.push(...group);
         // Ratios to the best puppeteer-cluster mode (as shipped: no extra flags) of the same build
-        // and concurrency, over all rounds and round by round.
+        // and concurrency, over all rounds, and round by round to that mode's same round.
         const ok = group.filter((r) => !r.error);
         const clusters = ok.filter((r) => r.strategy === 'cluster-context' || r.strategy === 'cluster-browser');
         if (clusters.length) {
@@ -405,7 +405,7 @@ async function main(): Promise<void> {
           for (const r of ok) {
             r.ratioJobsPerSecToBestCluster = round(r.jobsPerSec / best.jobsPerSec, 3);
             r.ratioCpuPerJobToBestCluster = round(r.cpu.totalMsPerJob / best.cpu.totalMsPerJob, 3);
-            const perRound = r.perRoundJobsPerSec.map((v, i) => v / Math.max(...clusters.map((cl) => cl.perRoundJobsPerSec[i] ?? 0)));
+            const perRound = r.perRoundJobsPerSec.map((v, i) => v / best.perRoundJobsPerSec[i]!);
             r.ratioRangePerRound = [round(Math.min(...perRound), 3), round(Math.max(...perRound), 3)];
           }
         }

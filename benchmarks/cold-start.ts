@@ -7,7 +7,7 @@
  *         `session.wsEndpoint`, Browser.getVersion. Then `manager.close()` (not timed).
  *
  * Rounds alternate raw/ours (the order flips every round), for headless-shell and full Chromium.
- * Usage: node dist/bench/benchmarks/cold-start.js [--rounds 10] [--build shell|new|both]
+ * Usage: node dist/bench/benchmarks/cold-start.js [--rounds 20] [--build shell|new|both]
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -38,7 +38,7 @@ import {
 } from './common.js';
 
 const args = cli({
-  rounds: { type: 'string', default: '10' },
+  rounds: { type: 'string', default: '20' },
   build: { type: 'string', default: 'both' },
 });
 const ROUNDS = int('rounds', args.rounds);

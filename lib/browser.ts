@@ -46,8 +46,10 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number];
       const cdp = await CdpConnection.connect(proc.wsEndpoint, timeoutMs);
       const browser = new PooledBrowser(proc, cdp, key);
       // targetCreated fires for every existing target first, so the count starts right.
-      await cdp.send('Target.setDiscoverTargets', { discover: true }, { timeoutMs });
-      browser.windowBounds = await windowBoundsAtLaunch(cdp, timeoutMs);
+      [, browser.windowBounds] = await Promise.all([
+        cdp.send('Target.setDiscoverTargets', { discover: true }, { timeoutMs }),
+        windowBoundsAtLaunch(cdp, timeoutMs),
+      ]);
       return browser;
     } catch (err) {
       await proc.close({ graceMs: 0 });

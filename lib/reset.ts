@@ -66,8 +66,11 @@ const KEEP_PAGE_NAVIGATE_MS = 1000;
  *   session Chrome answers "Internal error"); it removes local/session storage, IndexedDB,
  *   Cache Storage and service workers; cookies and the HTTP cache need their own calls;
  * - permissions and download behaviour are browser-wide settings a client may have changed.
- * The whole reset is bounded by the caller's deadline; a page that never closes makes it fail,
- * so that browser is retired instead of reused.
+ * Steps that do not depend on each other overlap (closing pages and contexts runs alongside the
+ * kept page's navigation; the clears, the window and the final check run together once every old
+ * document is gone): the reset's wall time is what a `create()` waits for when no idle browser is
+ * left. The whole reset is bounded by the caller's deadline; a page that never closes makes it
+ * fail, so that browser is retired instead of reused.
  */
 export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: ResetOptions = {}): Promise<void> {
   const t = { timeoutMs };
@@ -121,12 +124,13 @@ export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: 
       cdp.send('Browser.resetPermissions', {}, t),
       cdp.send('Browser.setDownloadBehavior', { behavior: 'default' }, t),
     ]);
-    // Until it settles, a failure of `aside` is left to the `await` below.
+    // A failure is thrown by the `await` below; until then it must not count as unhandled.
     aside.catch(() => {});
     let kept = first;
     let sessionId = first ? await blankKeptPage(cdp, first, t) : undefined;
     if (!sessionId) {
       const replaced = Promise.all(first ? close([first]) : []);
+      replaced.catch(() => {});
       kept = (await cdp.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' }, t)).targetId;
       ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId: kept, flatten: true }, t));
       await replaced;

@@ -125,6 +125,18 @@ export class RunDir {
     this.tmpDir = path.join(this.dir, 'tmp');
     fs.mkdirSync(this.tmpDir);
     writeRecord(path.join(this.dir, 'owner.json'), { pid: process.pid, startTicks: processStartTicks(process.pid) });
+    liveRuns.add(this);
+    installExitHook();
+  }
+
+  /**
+   * Starts the watchdog with the first browser rather than with the run: spawning the shell takes
+   * a couple of ms, which then overlap the first Chrome's startup instead of adding to the first
+   * session's cold start. Before any browser there is nothing for it to kill; an owner killed in
+   * between leaves only this folder, which the next manager reaps.
+   */
+  #startWatchdog(): void {
+    if (this.#watchdog || !liveRuns.has(this)) return;
     this.#watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'chrome-sessions-watchdog', this.dir], {
       detached: true,
       stdio: ['pipe', 'ignore', 'ignore'],
@@ -132,8 +144,6 @@ export class RunDir {
     this.#watchdog.on('error', () => {}); // no /bin/sh: layers 1 and 3 still hold
     this.#watchdog.unref();
     (this.#watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    liveRuns.add(this);
-    installExitHook();
   }
 
   /** A fresh profile folder for one browser. */
@@ -147,6 +157,7 @@ export class RunDir {
   recordBrowser(pid: number, profileDir: string): void {
     this.#browsers.set(pid, profileDir);
     writeRecord(`${profileDir}.json`, { pid, startTicks: processStartTicks(pid) });
+    this.#startWatchdog();
   }
 
   /** Forgets a browser that has exited. */
