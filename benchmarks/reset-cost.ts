@@ -9,16 +9,16 @@
  * It imports lib internals (`launchChrome`, `PooledBrowser`, `resetBrowser`, `SessionEndpoint`), so it
  * follows their signatures.
  *
- * Usage: node dist/bench/benchmarks/reset-cost.js [--cycles 20] [--build shell|new] [--runtime-parent /dev/shm]
+ * Usage: node dist/bench/benchmarks/reset-cost.js [--cycles 20] [--build shell|new] [--runtime-parent DIR (default: the library's)]
  */
-import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { PooledBrowser } from '../lib/browser.js';
-import type { CdpConnection, CdpEvent } from '../lib/cdp.js';
+import type { CdpConnection } from '../lib/cdp.js';
 import { launchChrome } from '../lib/chrome/launch.js';
 import { RunDir } from '../lib/chrome/runtime.js';
 import { SessionEndpoint } from '../lib/endpoint.js';
+import { defaultRuntimeDir } from '../lib/options.js';
 import { resetBrowser } from '../lib/reset.js';
 import {
   BUILD_LABEL,
@@ -43,7 +43,9 @@ import {
 } from './common.js';
 import { loadAndCheck } from './jobs.js';
 
-const args = cli({ cycles: { type: 'string', default: '20' }, build: { type: 'string', default: 'shell' }, 'runtime-parent': { type: 'string', default: os.tmpdir() } });
+const args = cli({ cycles: { type: 'string', default: '20' }, build: { type: 'string', default: 'shell' }, 'runtime-parent': { type: 'string', default: '' } });
+// Profiles go where the library puts them unless told otherwise (/dev/shm when roomy).
+const RUNTIME_PARENT = args['runtime-parent'] || path.dirname(defaultRuntimeDir());
 const CYCLES = int('cycles', args.cycles);
 const BUILD = args.build as Build;
 const SETTLE_MS = 200;
@@ -63,41 +65,6 @@ function instrument(cdp: CdpConnection, stubs: Record<string, unknown>, times: M
       });
     },
   } as unknown as CdpConnection;
-}
-
-/**
- * Not the library's reset: reuses the kept page instead of a new one (no renderer spawned and
- * none torn down), to price that design. Whether it isolates as well (sessionStorage, window
- * size, bfcache) is not checked here.
- */
-async function keepPageReset(cdp: CdpConnection): Promise<void> {
-  const t = { timeoutMs: 5000 };
-  const { targetInfos } = await cdp.send<{ targetInfos: { targetId: string; type: string }[] }>('Target.getTargets', {}, t);
-  const [keep, ...rest] = targetInfos.filter((ti) => ti.type === 'page');
-  if (!keep) throw new Error('no page to keep');
-  const { sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId: keep.targetId, flatten: true }, t);
-  const page = { ...t, sessionId };
-  await cdp.send('Page.enable', {}, page);
-  const loaded = new Promise<void>((resolve) => {
-    const on = (e: CdpEvent) => {
-      if (e.sessionId === sessionId && e.method === 'Page.loadEventFired') {
-        cdp.off('event', on);
-        resolve();
-      }
-    };
-    cdp.on('event', on);
-  });
-  await Promise.all([...rest.map((r) => cdp.send('Target.closeTarget', { targetId: r.targetId }, t)), cdp.send('Page.navigate', { url: 'about:blank' }, page), loaded]);
-  await cdp.send('Page.resetNavigationHistory', {}, page);
-  await cdp.send('Page.disable', {}, page);
-  await Promise.all([
-    cdp.send('Storage.clearDataForOrigin', { origin: '*', storageTypes: 'all' }, page),
-    cdp.send('Network.clearBrowserCache', {}, page),
-    cdp.send('Storage.clearCookies', {}, t),
-    cdp.send('Browser.resetPermissions', {}, t),
-    cdp.send('Browser.setDownloadBehavior', { behavior: 'default' }, t),
-  ]);
-  await cdp.send('Target.detachFromTarget', { sessionId }, t);
 }
 
 async function job(ws: string, pages: PageServer, i: number): Promise<void> {
@@ -123,7 +90,7 @@ async function idleRate(): Promise<number> {
 async function main(): Promise<void> {
   const meta = runMeta();
   const pages = await startPageServer();
-  const run = new RunDir(tempDir('bench-reset-rt-', args['runtime-parent']));
+  const run = new RunDir(tempDir('bench-reset-rt-', RUNTIME_PARENT));
   const spec = { executablePath: executableFor(BUILD), headless: BUILD, args: (process.env.BENCH_CHROME_ARGS ?? '').split(' ').filter(Boolean), env: {} };
   const proc = await launchChrome(spec, run, { timeoutMs: 30_000 });
   const browser = await PooledBrowser.attach(proc, 'bench', 30_000);
@@ -135,14 +102,13 @@ async function main(): Promise<void> {
       await resetBrowser(browser.cdp, 5000);
     }
     const rate = await idleRate();
-    console.log(`reset cost on ${BUILD_LABEL[BUILD]}, profile under ${args['runtime-parent']}, ${CYCLES} cycles per variant (idle tree CPU ${fmt(rate * 1000, 1)} ms/s subtracted)\n`);
+    console.log(`reset cost on ${BUILD_LABEL[BUILD]}, profile under ${RUNTIME_PARENT}, ${CYCLES} cycles per variant (idle tree CPU ${fmt(rate * 1000, 1)} ms/s subtracted)\n`);
 
     const variants: [string, Record<string, unknown>][] = [
       ['library reset (as is)', {}],
       ['without Network.clearBrowserCache', { 'Network.clearBrowserCache': {} }],
       ['without Storage.clearDataForOrigin', { 'Storage.clearDataForOrigin': {} }],
       ['without both clears', { 'Network.clearBrowserCache': {}, 'Storage.clearDataForOrigin': {} }],
-      ['hypothetical: keep the page (navigate + resetNavigationHistory) + same clears', { keepPage: true }],
       ['no reset at all', { skip: true }],
     ];
     const perCall = new Map<string, number[]>();
@@ -160,8 +126,7 @@ async function main(): Promise<void> {
         await sleep(50);
         const j1 = cpuSnapshot();
         const t0 = performance.now();
-        if ('keepPage' in stubs) await keepPageReset(browser.cdp);
-        else if (!('skip' in stubs)) await resetBrowser(instrument(browser.cdp, stubs, name === variants[0]![0] ? perCall : new Map()), 5000);
+        if (!('skip' in stubs)) await resetBrowser(instrument(browser.cdp, stubs, name === variants[0]![0] ? perCall : new Map()), 5000);
         const t1 = performance.now();
         await sleep(SETTLE_MS);
         const d = cpuDelta(j1, cpuSnapshot());
@@ -223,7 +188,7 @@ async function main(): Promise<void> {
     await run.destroy();
     await pages.close();
   }
-  const file = writeResults('reset-cost', { meta, build: BUILD, cycles: CYCLES, runtimeParent: args['runtime-parent'], ...results });
+  const file = writeResults('reset-cost', { meta, build: BUILD, cycles: CYCLES, runtimeParent: RUNTIME_PARENT, ...results });
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
 }
 

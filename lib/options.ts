@@ -161,7 +161,7 @@ const MIN_SHM_FREE_BYTES = 1024 ** 3;
  * clears then touch no disk (measured: reset wall -30 %, create p50 -50 % under load).
  * A small /dev/shm (Docker's default is 64 MiB) falls back to the temp dir.
  */
-function defaultRuntimeDir(): string {
+export function defaultRuntimeDir(): string {
   const name = `chrome-sessions-${process.getuid?.() ?? 'user'}`;
   try {
     const st = fs.statfsSync('/dev/shm');
