@@ -23,7 +23,11 @@ export interface SessionManagerOptions {
   readonly headless?: HeadlessMode;
   /** Path to the Chrome binary; wins over `CHROME_PATH` and the search. @default found (see README) */
   readonly executablePath?: string;
-  /** Extra Chrome command-line flags, appended after ours. @default [] */
+  /**
+   * Extra Chrome command-line flags, appended after ours (a later flag wins). `--disable-features`
+   * and `--enable-features` lists are merged with the library's instead (see `lib/chrome/flags.ts`).
+   * @default []
+   */
   readonly args?: readonly string[];
   /** Extra environment variables for Chrome. @default {} */
   readonly env?: Readonly<Record<string, string>>;
