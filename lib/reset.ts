@@ -182,9 +182,10 @@ async function blankKeptPage(cdp: CdpConnection, targetId: string, t: { timeoutM
   try {
     ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true }, t));
     const page = { sessionId, timeoutMs: Math.min(t.timeoutMs, KEEP_PAGE_NAVIGATE_MS) };
-    // Sent without waiting: a session handles its commands in order, so Page.enable is in effect
-    // before the navigation starts.
-    const enabled = cdp.send('Page.enable', {}, page);
+    // Awaited before navigating: Page.enable reaches the renderer, Page.navigate only the browser.
+    // Sent together, a navigation that moves to a new frame host (RenderDocument, a process swap)
+    // can commit before the old frame's agent was enabled, and the load event never comes.
+    await cdp.send('Page.enable', {}, page);
     // The load event of about:blank: the old document has run its pagehide/unload handlers by
     // then (so the clears come after its last writes), and a navigation that swapped renderer
     // processes is complete (before that, history calls fail with "Not attached to an active page").
@@ -195,7 +196,7 @@ async function blankKeptPage(cdp: CdpConnection, targetId: string, t: { timeoutM
       cdp.on('event', onEvent);
       timer = setTimeout(() => reject(new CdpError('about:blank did not load in time')), page.timeoutMs);
     });
-    const [, { errorText }] = await Promise.all([enabled, cdp.send<{ errorText?: string }>('Page.navigate', { url: 'about:blank' }, page), loaded]);
+    const [{ errorText }] = await Promise.all([cdp.send<{ errorText?: string }>('Page.navigate', { url: 'about:blank' }, page), loaded]);
     if (errorText) throw new CdpError(errorText);
     // What lives on the tab rather than the document: its history and window.name (kept by
     // navigations to about:blank).

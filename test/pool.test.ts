@@ -1,7 +1,7 @@
 import puppeteer from 'puppeteer-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager, type BrowserRecycledEvent, type BrowserResetEvent, type SessionManagerOptions } from '../lib/index.js';
-import { isAlive, nextEvent, waitUntil } from './helpers.js';
+import { isAlive, nextEvent, startServer, waitUntil, type TestServer } from './helpers.js';
 
 let managers: SessionManager[] = [];
 afterEach(async () => {
@@ -88,5 +88,51 @@ describe('recycling', () => {
     const second = await oneSession(m);
     expect(second).not.toBe(first);
     expect(m.stats().resets).toBe(0);
+  });
+});
+
+/*
+ * The reset keeps the session's page (and its renderer) and navigates it to about:blank; when that
+ * navigation does not complete in time it falls back to a new page, which still isolates but costs
+ * a renderer spawn and up to a second. These tests pin the fast path: the next session's page is
+ * the very target the last session used, also when the navigation moves to a new frame host.
+ */
+describe('the reset keeps the page', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({
+      // COOP makes Chrome put the page in a new browsing instance, and leaving it swaps again.
+      '/coop': (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/html', 'Cross-Origin-Opener-Policy': 'same-origin' }).end('<title>coop</title>');
+      },
+    });
+  });
+  afterAll(() => server.close());
+
+  /** One session that loads `path`; resolves with its browser pid and the id of its page target. */
+  async function sessionOn(m: SessionManager, path: string): Promise<{ pid: number; page: string }> {
+    const s = await m.create();
+    const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+    const cdp = await browser.target().createCDPSession();
+    const { targetInfos } = await cdp.send('Target.getTargets');
+    const pages = targetInfos.filter((t) => t.type === 'page');
+    expect(pages).toHaveLength(1);
+    await (await browser.pages())[0]!.goto(`${server.origin}${path}`);
+    const reset = nextEvent<[BrowserResetEvent]>(m, 'browserReset', (e) => e.pid === s.browserPid);
+    await browser.disconnect();
+    await reset;
+    return { pid: s.browserPid!, page: pages[0]!.targetId };
+  }
+
+  it.each([
+    ['a plain page', '/title/plain', {}],
+    ['a COOP page (new browsing instance both ways)', '/coop', {}],
+    ['a plain page with RenderDocument enabled again', '/title/plain', { args: ['--enable-features=RenderDocument'] }],
+  ] as const)('after %s, the next session gets the same page target', async (_what, path, opts) => {
+    const m = manager(opts);
+    const first = await sessionOn(m, path);
+    const second = await sessionOn(m, path);
+    expect(second.pid).toBe(first.pid);
+    expect(second.page, 'the kept page, not a replacement').toBe(first.page);
   });
 });
