@@ -6,9 +6,11 @@ import type { HeadlessMode } from '../options.js';
  *   not survive into the next session (Puppeteer disables it too).
  * - RenderDocument: with it Chrome builds a new RenderFrameHost (and its compositor plumbing) for
  *   every cross-document navigation; without it a same-process navigation reuses the frame, as
- *   Chrome did for years. Measured on headless-shell 156: a local page load costs ~20 CPU-ms less
- *   and the reset's navigation to about:blank ~15 CPU-ms less, about a fifth of a pooled job
- *   (`benchmarks/reset-cost.ts`). Pages cannot tell the difference; the isolation suite runs with it.
+ *   Chrome did for years. Measured on headless-shell 156: a local page load costs ~10–20 CPU-ms
+ *   less and the reset ~15 CPU-ms less, a fifth to a quarter of a pooled job (compare
+ *   `BENCH_CHROME_ARGS=--enable-features=RenderDocument node dist/bench/benchmarks/reset-cost.js`
+ *   with the same run without it). Pages cannot tell the difference; the isolation suite runs
+ *   with it, and test/pool.test.ts checks the reset's fast path with the feature on too.
  * - The rest stop Chrome dialing Google services on a closed network.
  */
 export const DISABLED_FEATURES: readonly string[] = ['Translate', 'MediaRouter', 'OptimizationHints', 'DialMediaRouteProvider', 'BackForwardCache', 'RenderDocument'];
