@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const run = new RunDir(tempDir('bench-reset-rt-', RUNTIME_PARENT));
   const spec = { executablePath: executableFor(BUILD), headless: BUILD, args: (process.env.BENCH_CHROME_ARGS ?? '').split(' ').filter(Boolean), env: {} };
   const proc = await launchChrome(spec, run, { timeoutMs: 30_000 });
-  const browser = await PooledBrowser.attach(proc, 'bench', 30_000);
+  const browser = await PooledBrowser.attach(proc, 30_000);
   const results: Record<string, unknown> = {};
   let endpoint: SessionEndpoint | undefined;
   try {

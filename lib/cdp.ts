@@ -1,5 +1,8 @@
 import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
+import { CdpError } from './errors.js';
+
+export { CdpError };
 
 /** A CDP event as received: `sessionId` is set for events of an attached target (flat mode). */
 export interface CdpEvent {
@@ -15,13 +18,6 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** Thrown by {@link CdpConnection.send} when Chrome answers with an error or does not answer in time. */
-export class CdpError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CdpError';
-  }
-}
 
 /**
  * The manager's own small CDP connection to a browser, straight to Chrome (not through the
@@ -50,7 +46,7 @@ export class CdpConnection extends EventEmitter<{ event: [CdpEvent]; close: [] }
         ws.removeAllListeners('error');
         resolve(new CdpConnection(ws));
       });
-      ws.once('error', reject);
+      ws.once('error', (err) => reject(new CdpError(`could not connect to ${url}: ${err.message}`)));
     });
   }
 

@@ -11,7 +11,11 @@ export interface EndpointRoute {
   readonly upstream: string;
 }
 
-/** Why a client's connection ended. */
+/**
+ * Why a client's connection ended: it closed or died (`client_closed`), it answered no ping
+ * (`ping_timeout`), the browser connection closed or could not be opened (`browser_gone`), or
+ * the session ended (`session_ended`).
+ */
 export type ClientCloseReason = 'client_closed' | 'ping_timeout' | 'browser_gone' | 'session_ended';
 
 /** One connected CDP client. */
@@ -28,8 +32,8 @@ export interface ClientInfo {
 export interface EndpointHooks {
   /** The route for a live session, or undefined (unknown or ended: refused with 404). */
   route(sessionId: string): EndpointRoute | undefined;
-  /** A client passed the checks and is now piped to the browser. */
-  clientConnected(sessionId: string, client: ClientInfo): void;
+  /** A client passed the checks and is now piped to the browser; `clients` are connected now. */
+  clientConnected(sessionId: string, client: ClientInfo, clients: number): void;
   /** A client's socket closed; `remaining` clients are still connected to that session. */
   clientDisconnected(sessionId: string, client: ClientInfo, reason: ClientCloseReason, remaining: number): void;
   /** A client sent a CDP message (drives idle timeouts). */
@@ -47,6 +51,10 @@ interface Client {
 }
 
 const MAX_PAYLOAD = 256 * 1024 * 1024;
+/** Chrome answers its websocket handshake in ~1 ms; one that has not within this is frozen or gone. */
+const UPSTREAM_HANDSHAKE_MS = 10_000;
+/** A client that does not complete the close handshake is cut off after this. */
+const CLOSE_GRACE_MS = 500;
 const PATH_RE = /^\/devtools\/browser\/([A-Za-z0-9_-]+)$/;
 
 /** Compares tokens without leaking their prefix through timing. */
@@ -109,11 +117,6 @@ export class SessionEndpoint {
     return `ws://127.0.0.1:${this.#port}/devtools/browser/${sessionId}?token=${token}`;
   }
 
-  /** How many clients are connected to a session now. */
-  clientCount(sessionId: string): number {
-    return this.#clients.get(sessionId)?.size ?? 0;
-  }
-
   /** Closes every client socket of a session (the session ended). Resolves once they are closed. */
   async disconnectAll(sessionId: string, reason: ClientCloseReason = 'session_ended'): Promise<void> {
     const clients = this.#clients.get(sessionId);
@@ -123,8 +126,7 @@ export class SessionEndpoint {
       c.closeReason ??= reason;
       closed.push(new Promise((resolve) => c.socket.once('close', () => resolve())));
       c.socket.close(1001, 'session ended');
-      // A client that does not complete the close handshake is cut off.
-      setTimeout(() => c.socket.terminate(), 500).unref();
+      setTimeout(() => c.socket.terminate(), CLOSE_GRACE_MS).unref();
       c.upstream.terminate();
     }
     await Promise.all(closed);
@@ -148,7 +150,7 @@ export class SessionEndpoint {
     if (!tokenMatches(url.searchParams.get('token') ?? '', route.token)) return refuse(socket, 401, 'Wrong or missing token\n');
     const keepAlive = url.searchParams.get('keepAlive') === 'true';
     // Dial Chrome while the client's handshake completes: the two handshakes overlap.
-    const upstream = new WebSocket(route.upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+    const upstream = new WebSocket(route.upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD, handshakeTimeout: UPSTREAM_HANDSHAKE_MS });
     upstream.on('error', () => {});
     socket.once('close', () => {
       if (!upgraded) upstream.terminate();
@@ -156,6 +158,12 @@ export class SessionEndpoint {
     let upgraded = false;
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       upgraded = true;
+      // The session may have ended during the handshake: its clients were closed without this one.
+      if (this.#hooks.route(sessionId)?.token !== route.token) {
+        upstream.terminate();
+        ws.close(1001, 'session ended');
+        return;
+      }
       this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '');
     });
   }
@@ -191,14 +199,18 @@ export class SessionEndpoint {
     };
     if (upstream.readyState === WebSocket.OPEN) flush();
     else upstream.once('open', flush);
-    // Chrome went away before the client's handshake finished.
-    if (upstream.readyState >= WebSocket.CLOSING) queueMicrotask(() => socket.close(1011, 'browser connection closed'));
+    // Chrome went away, or never answered, before the client's handshake finished.
+    if (upstream.readyState >= WebSocket.CLOSING) {
+      client.closeReason ??= 'browser_gone';
+      queueMicrotask(() => socket.close(1011, 'browser connection closed'));
+    }
     upstream.on('message', (data, isBinary) => {
       if (socket.readyState === WebSocket.OPEN) socket.send(data, { binary: isBinary });
     });
     upstream.on('close', () => {
       client.closeReason ??= 'browser_gone';
       if (socket.readyState === WebSocket.OPEN) socket.close(1011, 'browser connection closed');
+      setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
     });
     socket.on('error', () => {});
     socket.on('close', () => {
@@ -208,7 +220,7 @@ export class SessionEndpoint {
       if (set.size === 0) this.#clients.delete(sessionId);
       this.#hooks.clientDisconnected(sessionId, client.info, client.closeReason, set.size);
     });
-    this.#hooks.clientConnected(sessionId, client.info);
+    this.#hooks.clientConnected(sessionId, client.info, set.size);
   }
 
   /** Answers a client's `Browser.close` itself; true when the message was one. */

@@ -12,7 +12,10 @@ export type ErrorCode =
   | 'ERR_MANAGER_CLOSED'
   | 'ERR_QUEUE_FULL'
   | 'ERR_QUEUE_TIMEOUT'
-  | 'ERR_CREATE_ABORTED';
+  | 'ERR_CREATE_ABORTED'
+  | 'ERR_BROWSER_CRASHED'
+  | 'ERR_BROWSER_UNRESPONSIVE'
+  | 'ERR_CDP';
 
 /** Base class of the library's errors. */
 export class ChromeSessionsError extends Error {
@@ -103,6 +106,38 @@ export class QueueTimeoutError extends ChromeSessionsError {
 export class CreateAbortedError extends ChromeSessionsError {
   constructor(reason: string, options?: { cause?: unknown }) {
     super('ERR_CREATE_ABORTED', `create() was aborted: ${reason}`, options);
+  }
+}
+
+/** The browser serving a session exited under it (crash, OOM kill, killed from outside). */
+export class BrowserCrashedError extends ChromeSessionsError {
+  /** Pid of the browser that died. */
+  readonly pid: number;
+  /** The last lines Chrome wrote to stderr. */
+  readonly stderrTail: string;
+
+  constructor(pid: number, detail: string, stderrTail: string) {
+    super('ERR_BROWSER_CRASHED', `Browser ${pid} exited unexpectedly (${detail})${stderrTail ? `\n--- chrome stderr ---\n${stderrTail}` : ''}`);
+    this.pid = pid;
+    this.stderrTail = stderrTail;
+  }
+}
+
+/** The browser serving a session stopped answering the health check; it was killed. */
+export class BrowserUnresponsiveError extends ChromeSessionsError {
+  /** Pid of the browser that hung. */
+  readonly pid: number;
+
+  constructor(pid: number, timeoutMs: number) {
+    super('ERR_BROWSER_UNRESPONSIVE', `Browser ${pid} did not answer Browser.getVersion within ${timeoutMs} ms; it was killed`);
+    this.pid = pid;
+  }
+}
+
+/** A CDP command of the manager's own connection failed, timed out, or lost its connection. */
+export class CdpError extends ChromeSessionsError {
+  constructor(message: string) {
+    super('ERR_CDP', message);
   }
 }
 

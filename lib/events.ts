@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { ClientCloseReason } from './endpoint.js';
-import type { SessionInfo } from './session.js';
+import type { SessionInfo } from './session/types.js';
 
 /** Payload of `clientConnected`. */
 export interface ClientConnectedEvent {
@@ -51,7 +51,12 @@ export interface BrowserResetEvent {
 /** Payload of `browserRecycled`. */
 export interface BrowserRecycledEvent {
   readonly pid: number;
-  readonly reason: 'max_sessions' | 'max_age' | 'max_rss' | 'reset_failed' | 'no_reuse' | 'surplus';
+  /**
+   * `max_sessions`, `max_age`, `max_rss`: a recycle rule; `reset_failed`: its reset failed or ran
+   * past `resetTimeoutMs`; `crashed`: it exited on its own; `unresponsive`: the health check
+   * killed it; `no_reuse`: `reuse: false`; `surplus`: not needed any more.
+   */
+  readonly reason: 'max_sessions' | 'max_age' | 'max_rss' | 'reset_failed' | 'crashed' | 'unresponsive' | 'no_reuse' | 'surplus';
 }
 
 /** Event name → listener arguments, for the typed `on()` of {@link SessionManager}. */

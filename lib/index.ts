@@ -6,8 +6,8 @@ export { SessionManager } from './manager.js';
 export type { ManagerStats } from './manager.js';
 
 export type { SessionManagerOptions, CreateSessionParams, HeadlessMode } from './options.js';
-export { STEEL_STATUS } from './session.js';
-export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session.js';
+export { STEEL_STATUS } from './session/types.js';
+export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 
 export type {
   SessionManagerEvents,
@@ -19,7 +19,7 @@ export type {
   BrowserRecycledEvent,
 } from './events.js';
 export type { ClientCloseReason } from './endpoint.js';
-export type { PoolStats } from './pool.js';
+export type { PoolStats } from './pool/types.js';
 export type { Clock } from './clock.js';
 
 export { findChrome } from './chrome/find.js';
@@ -36,5 +36,8 @@ export {
   QueueTimeoutError,
   CreateAbortedError,
   InvalidOptionError,
+  BrowserCrashedError,
+  BrowserUnresponsiveError,
+  CdpError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';

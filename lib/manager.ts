@@ -1,24 +1,25 @@
-import PQueue from 'p-queue';
-import type { PooledBrowser } from './browser.js';
+import { chromeFactory, type PooledBrowser } from './browser.js';
 import { findChrome, type FoundChrome } from './chrome/find.js';
 import type { LaunchSpec } from './chrome/launch.js';
 import { RunDir, reapOrphans } from './chrome/runtime.js';
-import { SessionEndpoint, type ClientCloseReason, type ClientInfo } from './endpoint.js';
+import { settleWithin } from './deadline.js';
+import { SessionEndpoint } from './endpoint.js';
 import {
   ChromeSessionsError,
   CreateAbortedError,
   InvalidOptionError,
+  LaunchError,
   ManagerClosedError,
   QueueFullError,
-  QueueTimeoutError,
   SessionClosedError,
   SessionNotFoundError,
 } from './errors.js';
 import { GuardedEmitter, type SessionManagerEvents } from './events.js';
 import { checkExtendMs, resolveCreateParams, resolveManagerOptions, type CreateSessionParams, type ResolvedManagerOptions, type SessionManagerOptions } from './options.js';
-import { BrowserPool, type PoolStats } from './pool.js';
-import { SessionRecord } from './record.js';
-import type { ListSessionsParams, Session, SessionInfo, SessionList, SessionStatus, StopReason } from './session.js';
+import { Dispatcher } from './pool/dispatcher.js';
+import type { PoolStats } from './pool/types.js';
+import { SessionRuntime, type RuntimeContext } from './session/runtime.js';
+import type { ListSessionsParams, Session, SessionInfo, SessionList, SessionStatus } from './session/types.js';
 import { handleSignalsFor, stopHandlingSignalsFor } from './signals.js';
 
 /** What {@link SessionManager.stats} returns. */
@@ -31,8 +32,14 @@ export interface ManagerStats extends PoolStats {
 
 const STATUSES: readonly SessionStatus[] = ['pending', 'active', 'closed', 'error'];
 
-/** Delay between a session's last page closing and the stop, so in-flight CDP replies reach its clients. */
-const PAGES_SETTLE_MS = 50;
+/** Clients get this long to close when their session ends (the endpoint cuts them off at 500 ms). */
+const DISCONNECT_BOUND_MS = 2_000;
+
+interface Started {
+  readonly run: RunDir;
+  readonly endpoint: SessionEndpoint;
+  readonly dispatcher: Dispatcher<PooledBrowser>;
+}
 
 /**
  * Cloud-browser sessions (Hyperbrowser/Steel lifecycle) on local Chrome. Each session borrows a
@@ -44,19 +51,19 @@ const PAGES_SETTLE_MS = 50;
  * const session = await manager.create({ timeoutMs: 60_000 });
  * const browser = await puppeteer.connect({ browserWSEndpoint: session.wsEndpoint });
  * ```
+ *
+ * Where things live: one session's rules in `session/runtime.ts`, pending creates and browser
+ * states in `pool/dispatcher.ts`, the websocket endpoint in `endpoint.ts`.
  */
 export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   readonly #opts: ResolvedManagerOptions;
   readonly #chrome: FoundChrome;
   readonly #spec: LaunchSpec;
-  readonly #queue: PQueue;
-  readonly #sessions = new Map<string, SessionRecord>();
-  #started: Promise<{ run: RunDir; endpoint: SessionEndpoint; pool: BrowserPool }> | undefined;
-  #run: RunDir | undefined;
-  #endpoint: SessionEndpoint | undefined;
-  #pool: BrowserPool | undefined;
+  readonly #sessions = new Map<string, SessionRuntime>();
+  readonly #ctx: RuntimeContext;
+  #started: Promise<Started> | undefined;
+  #live: Started | undefined;
   #closing: Promise<void> | undefined;
-  #waiting = 0;
 
   /**
    * Validates `options` (a {@link InvalidOptionError}, a `TypeError`, names any bad one) and finds
@@ -64,10 +71,22 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
    */
   constructor(options?: SessionManagerOptions) {
     super();
-    this.#opts = resolveManagerOptions(options);
-    this.#chrome = findChrome({ executablePath: this.#opts.executablePath, headless: this.#opts.headless });
-    this.#spec = { executablePath: this.#chrome.executablePath, headless: this.#chrome.headless, args: this.#opts.args, env: this.#opts.env };
-    this.#queue = new PQueue({ concurrency: this.#opts.maxConcurrent });
+    const o = (this.#opts = resolveManagerOptions(options));
+    this.#chrome = findChrome({ executablePath: o.executablePath, headless: o.headless });
+    this.#spec = { executablePath: this.#chrome.executablePath, headless: this.#chrome.headless, args: o.args, env: o.env };
+    this.#ctx = {
+      clock: o.clock,
+      expiryWarningMs: o.expiryWarningMs,
+      healthCheckIntervalMs: o.healthCheckIntervalMs,
+      disconnectGraceMs: o.disconnectGraceMs,
+      emit: (event, ...args) => this.#emitSafe(event, ...args),
+      disconnectClients: (id) => {
+        const endpoint = this.#live?.endpoint;
+        return endpoint ? settleWithin(endpoint.disconnectAll(id, 'session_ended'), DISCONNECT_BOUND_MS, () => new Error('disconnect')).promise.catch(() => {}) : Promise.resolve();
+      },
+      release: (lease, retire) => this.#live?.dispatcher.release(lease, retire),
+      ended: () => this.#trimHistory(),
+    };
   }
 
   /** The Chrome binary and build this manager runs. */
@@ -84,62 +103,32 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
    * Creates a session: waits for a slot (at most `maxConcurrent` are active), borrows a warm
    * browser or launches one, and resolves with the session's record once it is `active`.
    * Rejects with `InvalidOptionError`, `QueueFullError`, `QueueTimeoutError`, `CreateAbortedError`,
-   * `LaunchError` or `ManagerClosedError`.
+   * `LaunchError` or `ManagerClosedError`; always settles (every wait on the way is bounded).
    */
   async create(params?: CreateSessionParams): Promise<Session> {
     if (this.#closing) throw new ManagerClosedError();
     const p = resolveCreateParams(params, this.#opts);
-    p.signal?.throwIfAborted();
-    const { endpoint } = await this.#start();
-    if (this.#closing) throw new ManagerClosedError();
-    // Checked and counted with no await in between, so concurrent creates cannot overshoot.
-    if (this.#waiting >= this.#opts.maxQueue) throw new QueueFullError(this.#opts.maxQueue);
-
-    const rec = new SessionRecord(p, this.#opts.clock);
-    rec.wsEndpoint = endpoint.urlFor(rec.id, rec.token);
-    this.#sessions.set(rec.id, rec);
-    const mustWait = this.#queue.pending >= this.#queue.concurrency;
-    if (mustWait) this.#emitSafe('sessionQueued', rec.snapshot());
-
-    const onUserAbort = () => rec.abort.abort(new CreateAbortedError('signal aborted', { cause: p.signal?.reason }));
+    if (p.signal?.aborted) throw abortError(p.signal.reason);
+    const rt = new SessionRuntime(p, this.#ctx);
+    this.#sessions.set(rt.id, rt);
+    // Listening before the first await: an abort at any moment from here on cancels the create.
+    const onUserAbort = () => rt.abort.abort(abortError(p.signal!.reason));
     p.signal?.addEventListener('abort', onUserAbort, { once: true });
-    if (this.#opts.queueTimeoutMs > 0) {
-      rec.setTimer('queue', this.#opts.queueTimeoutMs, () => rec.abort.abort(new QueueTimeoutError(this.#opts.queueTimeoutMs)));
-    }
-
-    this.#waiting++;
-    let waiting = true;
-    const stopWaiting = () => {
-      if (waiting) this.#waiting--;
-      waiting = false;
-      rec.clearTimer('queue');
-    };
-    let activated!: (s: Session) => void;
-    const ready = new Promise<Session>((resolve) => {
-      activated = resolve;
-    });
-    const task = this.#queue.add(
-      async () => {
-        stopWaiting();
-        rec.abort.signal.throwIfAborted();
-        const browser = await this.#pool!.acquire(this.#spec, rec.abort.signal);
-        if (rec.abort.signal.aborted || this.#closing) {
-          this.#pool!.release(browser, true);
-          rec.abort.signal.throwIfAborted();
-          throw new ManagerClosedError();
-        }
-        this.#activate(rec, browser);
-        activated(this.#handle(rec));
-        await rec.ended;
-      },
-      { priority: p.priority, signal: rec.abort.signal },
-    );
     try {
-      return await Promise.race([ready, task.then(() => ready)]);
+      const { endpoint, dispatcher } = await this.#start();
+      rt.record.wsEndpoint = endpoint.urlFor(rt.id, rt.record.token);
+      const lease = await dispatcher.acquire(this.#spec, { priority: p.priority, signal: rt.abort.signal }, () => this.#emitSafe('sessionQueued', rt.record.snapshot()));
+      if (rt.abort.signal.aborted || this.#closing) {
+        dispatcher.release(lease); // unused, so clean: back to the pool
+        throw rt.abort.signal.aborted ? abortError(rt.abort.signal.reason) : new ManagerClosedError();
+      }
+      rt.start(lease);
+      return this.#handle(rt);
     } catch (err) {
-      stopWaiting();
-      const error = this.#createError(rec, err);
-      if (rec.status === 'pending') this.#finishPending(rec, error);
+      const error = this.#createError(rt, err);
+      // Refused at the door: it never was a session, so it leaves no record (and loses nothing).
+      if (error instanceof QueueFullError) this.#sessions.delete(rt.id);
+      else rt.failPending(error);
       throw error;
     } finally {
       p.signal?.removeEventListener('abort', onUserAbort);
@@ -148,7 +137,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
 
   /** A fresh snapshot of a session. Throws {@link SessionNotFoundError} for an unknown id. */
   get(id: string): SessionInfo {
-    return this.#record(id).snapshot();
+    return this.#runtime(id).record.snapshot();
   }
 
   /** Sessions newest first, optionally filtered by status, one page at a time. */
@@ -157,9 +146,9 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     if (status !== undefined && !STATUSES.includes(status)) throw new InvalidOptionError('list.status', STATUSES.join(' | '), status);
     if (!Number.isInteger(page) || page < 1) throw new InvalidOptionError('list.page', 'an integer >= 1', page);
     if (!Number.isInteger(perPage) || perPage < 1 || perPage > 1000) throw new InvalidOptionError('list.perPage', 'an integer 1..1000', perPage);
-    const matching = [...this.#sessions.values()].reverse().filter((r) => status === undefined || r.status === status);
+    const matching = [...this.#sessions.values()].reverse().filter((r) => status === undefined || r.record.status === status);
     return {
-      sessions: matching.slice((page - 1) * perPage, page * perPage).map((r) => r.snapshot()),
+      sessions: matching.slice((page - 1) * perPage, page * perPage).map((r) => r.record.snapshot()),
       totalCount: matching.length,
       page,
       perPage,
@@ -172,13 +161,13 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
    * pending create is cancelled (it rejects with `CreateAbortedError`).
    */
   async stop(id: string): Promise<void> {
-    const rec = this.#record(id);
-    if (rec.status === 'pending') {
-      rec.abort.abort(new CreateAbortedError(`session ${id} was stopped while pending`));
-      await rec.ended;
+    const rt = this.#runtime(id);
+    if (rt.record.status === 'pending') {
+      rt.abort.abort(new CreateAbortedError(`session ${id} was stopped while pending`));
+      await rt.ended;
       return;
     }
-    await this.#end(rec, 'stopped', 'closed');
+    await rt.end('stopped');
   }
 
   /** Steel's name for {@link stop}. */
@@ -188,7 +177,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
 
   /** Stops every active and pending session; resolves with how many there were. */
   async releaseAll(): Promise<number> {
-    const live = [...this.#sessions.values()].filter((r) => r.status === 'active' || r.status === 'pending');
+    const live = [...this.#sessions.values()].filter((r) => r.record.status === 'active' || r.record.status === 'pending');
     await Promise.all(live.map((r) => this.stop(r.id)));
     return live.length;
   }
@@ -198,38 +187,36 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
    * Throws {@link SessionClosedError} if it has ended.
    */
   extend(id: string, ms: number): SessionInfo {
-    const rec = this.#record(id);
+    const rt = this.#runtime(id);
     const add = checkExtendMs(ms);
+    const rec = rt.record;
     if (rec.status !== 'active') throw new SessionClosedError(id, rec.status);
     const expiresAt = rec.expiresAt! + add;
-    if (expiresAt - rec.startedAt! > this.#opts.maxTimeoutMs) {
-      throw new InvalidOptionError('extend.ms', `at most ${this.#opts.maxTimeoutMs - (rec.expiresAt! - rec.startedAt!)} (maxTimeoutMs ${this.#opts.maxTimeoutMs})`, ms);
+    const max = this.#opts.maxTimeoutMs;
+    if (expiresAt - rec.startedAt! > max) {
+      throw new InvalidOptionError('extend.ms', `at most ${max - (rec.expiresAt! - rec.startedAt!)} (maxTimeoutMs ${max})`, ms);
     }
-    rec.expiresAt = expiresAt;
-    this.#armExpiry(rec);
+    rt.extendTo(expiresAt);
     return rec.snapshot();
   }
 
-  /** Counters: sessions by state and the pool's browsers, launches, resets and recycles. */
+  /** Counters: sessions by state and the pool's browsers by state, launches, resets and recycles. */
   stats(): ManagerStats {
     let active = 0;
     let pending = 0;
     for (const r of this.#sessions.values()) {
-      if (r.status === 'active') active++;
-      else if (r.status === 'pending') pending++;
+      if (r.record.status === 'active') active++;
+      else if (r.record.status === 'pending') pending++;
     }
-    const pool = this.#pool?.stats(active) ?? { idle: 0, busy: 0, resetting: 0, launching: 0, launches: 0, resets: 0, recycles: 0, resetMsP50: undefined };
+    const pool = this.#live?.dispatcher.stats() ?? { idle: 0, busy: 0, resetting: 0, launching: 0, launches: 0, resets: 0, recycles: 0, resetMsP50: undefined };
     return { ...pool, active, pending };
   }
 
-  /**
-   * Launches `minIdle` browsers now instead of at the first `create()`, so that the first
-   * sessions find warm browsers.
-   */
+  /** Launches `minIdle` browsers now instead of at the first `create()`. */
   async warmUp(): Promise<void> {
     if (this.#closing) throw new ManagerClosedError();
-    const { pool } = await this.#start();
-    pool.warm(this.#spec);
+    const { dispatcher } = await this.#start();
+    dispatcher.warm(this.#spec);
   }
 
   /**
@@ -250,250 +237,109 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     stopHandlingSignalsFor(this);
     const shutdown = new ManagerClosedError();
     await Promise.all(
-      [...this.#sessions.values()].map((r) => {
-        if (r.status === 'pending') {
-          r.abort.abort(shutdown);
-          return r.ended;
-        }
-        return r.status === 'active' ? this.#end(r, 'shutdown', 'closed') : r.ending;
+      [...this.#sessions.values()].map((rt) => {
+        if (rt.record.status !== 'pending') return rt.end('shutdown');
+        rt.abort.abort(shutdown);
+        return rt.ended;
       }),
     );
-    if (this.#started) {
-      await this.#started.catch(() => {});
-      await this.#pool?.close();
-      await this.#endpoint?.close();
-      await this.#run?.destroy();
+    const started = await this.#started?.catch(() => undefined);
+    if (started) {
+      await started.dispatcher.close();
+      await started.endpoint.close();
+      await started.run.destroy();
     }
   }
 
   /** Synchronous last-resort shutdown for signals: kill every browser, mark every session ended. */
   shutdownSync(): void {
-    for (const r of this.#sessions.values()) {
-      if (r.status !== 'active' && r.status !== 'pending') continue;
-      r.clearTimers();
-      r.stopHealthCheck?.();
-      if (r.status === 'pending') r.abort.abort(new ManagerClosedError());
-      this.#setEnded(r, 'shutdown', 'closed');
-      this.#emitSafe('sessionClosed', r.snapshot());
-      r.markEnded();
-    }
-    this.#run?.destroySync();
+    for (const rt of this.#sessions.values()) rt.endSync();
+    this.#live?.run.destroySync();
     // The rest (endpoint, pool bookkeeping) closes asynchronously, in case the process lives on.
     void this.close().catch(() => {});
   }
 
-  #start(): Promise<{ run: RunDir; endpoint: SessionEndpoint; pool: BrowserPool }> {
-    this.#started ??= (async () => {
-      reapOrphans(this.#opts.runtimeDir);
-      const run = (this.#run = new RunDir(this.#opts.runtimeDir));
-      const endpoint = (this.#endpoint = new SessionEndpoint(
-        {
-          route: (id) => {
-            const r = this.#sessions.get(id);
-            return r?.status === 'active' && r.browser ? { token: r.token, upstream: r.browser.process.wsEndpoint } : undefined;
-          },
-          clientConnected: (id, c) => this.#onClientConnected(id, c),
-          clientDisconnected: (id, c, reason, remaining) => this.#onClientDisconnected(id, c, reason, remaining),
-          clientTraffic: (id) => {
-            const r = this.#sessions.get(id);
-            if (r) r.lastTraffic = this.#opts.clock.now();
-          },
-          browserCloseRequested: (id) => {
-            const r = this.#sessions.get(id);
-            if (r) void this.#end(r, 'browser_closed', 'closed');
-          },
-        },
-        { pingTimeoutMs: this.#opts.clientPingTimeoutMs },
-      ));
-      await endpoint.listen();
-      const o = this.#opts;
-      const pool = (this.#pool = new BrowserPool(
-        {
-          launchTimeoutMs: o.launchTimeoutMs,
-          minIdle: o.minIdle,
-          reuse: o.reuse,
-          maxSessionsPerBrowser: o.maxSessionsPerBrowser,
-          maxBrowserAgeMs: o.maxBrowserAgeMs,
-          maxBrowserRssBytes: o.maxBrowserRssBytes,
-          resetTimeoutMs: o.resetTimeoutMs,
-          maxBrowsers: o.maxConcurrent + o.minIdle,
-        },
-        run,
-        {
-          browserLaunched: (e) => this.#emitSafe('browserLaunched', e),
-          browserExited: (e) => this.#emitSafe('browserExited', e),
-          browserReset: (e) => this.#emitSafe('browserReset', e),
-          browserRecycled: (e) => this.#emitSafe('browserRecycled', e),
-        },
-      ));
-      if (o.handleSignals) handleSignalsFor(this);
-      return { run, endpoint, pool };
-    })();
+  /** Starts the run folder, the endpoint and the pool once; a failed start is retried by the next create. */
+  #start(): Promise<Started> {
+    this.#started ??= this.#startOnce().catch((err: unknown) => {
+      this.#started = undefined;
+      throw err;
+    });
     return this.#started;
   }
 
-  #record(id: string): SessionRecord {
-    if (typeof id !== 'string') throw new InvalidOptionError('id', 'a session id string', id);
-    const rec = this.#sessions.get(id);
-    if (!rec) throw new SessionNotFoundError(id);
-    return rec;
+  async #startOnce(): Promise<Started> {
+    const o = this.#opts;
+    reapOrphans(o.runtimeDir);
+    const run = new RunDir(o.runtimeDir);
+    const endpoint = new SessionEndpoint(
+      {
+        route: (id) => {
+          const rt = this.#sessions.get(id);
+          const b = rt?.browser;
+          return rt && b ? { token: rt.record.token, upstream: b.process.wsEndpoint } : undefined;
+        },
+        clientConnected: (id, c, clients) => this.#sessions.get(id)?.clientConnected(c, clients),
+        clientDisconnected: (id, c, reason, remaining) => this.#sessions.get(id)?.clientDisconnected(c, reason, remaining),
+        clientTraffic: (id) => this.#sessions.get(id)?.traffic(),
+        browserCloseRequested: (id) => void this.#sessions.get(id)?.end('browser_closed'),
+      },
+      { pingTimeoutMs: o.clientPingTimeoutMs },
+    );
+    try {
+      await endpoint.listen();
+    } catch (err) {
+      await run.destroy();
+      throw err;
+    }
+    const dispatcher = new Dispatcher<PooledBrowser>(
+      o,
+      chromeFactory(run, o.launchTimeoutMs),
+      {
+        browserLaunched: (pid, spec, launchMs) => this.#emitSafe('browserLaunched', { pid, executablePath: spec.executablePath, headless: spec.headless, launchMs }),
+        browserExited: (pid, info, expected) => this.#emitSafe('browserExited', { pid, code: info.code, signal: info.signal, expected }),
+        browserReset: (pid, ms) => this.#emitSafe('browserReset', { pid, ms }),
+        browserRecycled: (pid, reason) => this.#emitSafe('browserRecycled', { pid, reason }),
+      },
+      o.clock,
+    );
+    this.#live = { run, endpoint, dispatcher };
+    // A close() during this start has already unregistered us: do not register again.
+    if (o.handleSignals && !this.#closing) handleSignalsFor(this);
+    return this.#live;
   }
 
-  #handle(rec: SessionRecord): Session {
-    const stop = () => this.stop(rec.id);
-    return Object.defineProperties({ ...rec.snapshot() }, {
+  #runtime(id: string): SessionRuntime {
+    if (typeof id !== 'string') throw new InvalidOptionError('id', 'a session id string', id);
+    const rt = this.#sessions.get(id);
+    if (!rt) throw new SessionNotFoundError(id);
+    return rt;
+  }
+
+  #handle(rt: SessionRuntime): Session {
+    const stop = () => this.stop(rt.id);
+    return Object.defineProperties({ ...rt.record.snapshot() }, {
       stop: { value: stop },
       [Symbol.asyncDispose]: { value: stop },
     }) as Session;
   }
 
-  #activate(rec: SessionRecord, browser: PooledBrowser): void {
-    const now = this.#opts.clock.now();
-    rec.browser = browser;
-    rec.status = 'active';
-    rec.startedAt = now;
-    rec.lastTraffic = now;
-    rec.expiresAt = now + rec.timeoutMs;
-    this.#armExpiry(rec);
-    if (rec.idleTimeoutMs > 0) this.#armIdle(rec, rec.idleTimeoutMs);
-    this.#armHealthCheck(rec);
-    const onPages = (count: number) => {
-      if (count !== 0) return;
-      // Let the client receive the replies and events of its own close before we cut it off
-      // (Puppeteer's page.close() waits for them and would hang otherwise).
-      rec.setTimer('pages', PAGES_SETTLE_MS, () => {
-        if (browser.pageCount === 0) void this.#end(rec, 'all_pages_closed', 'closed');
-      });
-    };
-    const onExit = () => void this.#end(rec, 'crashed', 'error', new Error(`Browser ${browser.pid} exited unexpectedly\n${browser.process.stderrTail.slice(-1000)}`));
-    browser.on('pagesChanged', onPages);
-    browser.once('exit', onExit);
-    rec.detachBrowser = () => {
-      browser.off('pagesChanged', onPages);
-      browser.off('exit', onExit);
-    };
-    this.#emitSafe('sessionCreated', rec.snapshot());
-  }
-
-  #armExpiry(rec: SessionRecord): void {
-    const now = this.#opts.clock.now();
-    rec.setTimer('expiry', rec.expiresAt! - now, () => void this.#end(rec, 'timeout', 'closed'));
-    const warn = this.#opts.expiryWarningMs;
-    if (warn > 0 && rec.expiresAt! - now > warn) {
-      rec.setTimer('warning', rec.expiresAt! - warn - now, () => {
-        this.#emitSafe('sessionExpiring', { sessionId: rec.id, expiresAt: new Date(rec.expiresAt!).toISOString(), inMs: rec.expiresAt! - this.#opts.clock.now() });
-      });
-    } else {
-      rec.clearTimer('warning');
-    }
-  }
-
-  /** One timer per session, re-armed lazily: traffic only stamps `lastTraffic`. */
-  #armIdle(rec: SessionRecord, ms: number): void {
-    rec.setTimer('idle', ms, () => {
-      const quiet = this.#opts.clock.now() - rec.lastTraffic;
-      if (quiet >= rec.idleTimeoutMs) void this.#end(rec, 'idle', 'closed');
-      else this.#armIdle(rec, rec.idleTimeoutMs - quiet);
-    });
-  }
-
-  #armHealthCheck(rec: SessionRecord): void {
-    const every = this.#opts.healthCheckIntervalMs;
-    if (every <= 0) return;
-    // Real time on purpose: a hung browser is a wall-clock fact, whatever the injected clock says.
-    const timer = setInterval(async () => {
-      const b = rec.browser;
-      if (rec.status !== 'active' || !b || !b.usable) return;
-      if (await b.responsive(every)) return;
-      if (rec.status !== 'active') return;
-      b.process.kill();
-      void this.#end(rec, 'unresponsive', 'error', new Error(`Browser ${b.pid} did not answer Browser.getVersion within ${every} ms`));
-    }, every);
-    timer.unref();
-    rec.stopHealthCheck = () => clearInterval(timer);
-  }
-
-  #onClientConnected(id: string, c: ClientInfo): void {
-    const rec = this.#sessions.get(id);
-    if (!rec) return;
-    rec.clients++;
-    rec.hadClient = true;
-    if (c.keepAlive) rec.keepAlive = true;
-    rec.clearTimer('grace');
-    this.#emitSafe('clientConnected', { sessionId: id, clientId: c.clientId, keepAlive: c.keepAlive, clients: rec.clients });
-  }
-
-  #onClientDisconnected(id: string, c: ClientInfo, reason: ClientCloseReason, remaining: number): void {
-    const rec = this.#sessions.get(id);
-    if (!rec) return;
-    rec.clients = remaining;
-    const byClient = reason === 'client_closed' || reason === 'ping_timeout';
-    const willStop = rec.status === 'active' && byClient && remaining === 0 && !rec.keepAlive;
-    this.#emitSafe('clientDisconnected', { sessionId: id, clientId: c.clientId, reason, clients: remaining, willStop });
-    if (!willStop) return;
-    const grace = this.#opts.disconnectGraceMs;
-    if (grace > 0) rec.setTimer('grace', grace, () => {
-      if (rec.clients === 0) void this.#end(rec, 'client_disconnected', 'closed');
-    });
-    else void this.#end(rec, 'client_disconnected', 'closed');
-  }
-
-  #setEnded(rec: SessionRecord, reason: StopReason, status: 'closed' | 'error', error?: Error): void {
-    rec.status = status;
-    rec.stopReason = reason;
-    rec.error = error;
-    rec.closedAt = this.#opts.clock.now();
-  }
-
-  /** Ends an active session once; every later call awaits the same promise. */
-  #end(rec: SessionRecord, reason: StopReason, status: 'closed' | 'error', error?: Error): Promise<void> {
-    if (rec.ending) return rec.ending;
-    if (rec.status !== 'active') return Promise.resolve();
-    this.#setEnded(rec, reason, status, error);
-    rec.ending = (async () => {
-      rec.clearTimers();
-      rec.stopHealthCheck?.();
-      rec.detachBrowser?.();
-      await this.#endpoint?.disconnectAll(rec.id, 'session_ended');
-      rec.clients = 0;
-      const browser = rec.browser!;
-      rec.browser = undefined;
-      this.#pool?.release(browser, status !== 'error');
-      if (error) this.#emitSafe('sessionError', rec.snapshot(), error);
-      this.#emitSafe('sessionClosed', rec.snapshot());
-      this.#trimHistory();
-      rec.markEnded();
-    })();
-    return rec.ending;
-  }
-
-  /** A create that never became active: record it as cancelled or failed, and free its place. */
-  #finishPending(rec: SessionRecord, error: Error): void {
-    rec.clearTimers();
-    const cancelled = error instanceof CreateAbortedError || error instanceof QueueTimeoutError || error instanceof ManagerClosedError;
-    const reason: StopReason = error instanceof ManagerClosedError ? 'shutdown' : cancelled ? 'cancelled' : 'launch_failed';
-    this.#setEnded(rec, reason, cancelled ? 'closed' : 'error', cancelled ? undefined : error);
-    if (!cancelled) this.#emitSafe('sessionError', rec.snapshot(), error);
-    this.#emitSafe('sessionClosed', rec.snapshot());
-    this.#trimHistory();
-    rec.markEnded();
-  }
-
   /** Maps whatever a failed create threw to one of our typed errors. */
-  #createError(rec: SessionRecord, err: unknown): Error {
-    if (err instanceof ChromeSessionsError) return err;
-    const reason: unknown = rec.abort.signal.reason;
-    if (rec.abort.signal.aborted && reason instanceof Error) return reason;
+  #createError(rt: SessionRuntime, err: unknown): Error {
+    if (err instanceof ChromeSessionsError || err instanceof InvalidOptionError) return err;
+    if (rt.abort.signal.aborted) return abortError(rt.abort.signal.reason);
     if (this.#closing) return new ManagerClosedError();
-    return err instanceof Error ? err : new Error(String(err));
+    const why = err instanceof Error ? err.message : String(err);
+    return new LaunchError(`Could not start the session: ${why}`, this.#spec.executablePath, '', { cause: err });
   }
 
+  /** Forgets the oldest ended sessions beyond `historyLimit`. */
   #trimHistory(): void {
     let ended = 0;
-    for (const r of this.#sessions.values()) if (r.status === 'closed' || r.status === 'error') ended++;
+    for (const r of this.#sessions.values()) if (r.record.ended) ended++;
     for (const [id, r] of this.#sessions) {
       if (ended <= this.#opts.historyLimit) break;
-      if (r.status === 'closed' || r.status === 'error') {
+      if (r.record.ended) {
         this.#sessions.delete(id);
         ended--;
       }
@@ -503,4 +349,10 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   #emitSafe<K extends keyof SessionManagerEvents>(event: K, ...args: SessionManagerEvents[K]): void {
     (this.emit as (e: K, ...a: SessionManagerEvents[K]) => boolean)(event, ...args);
   }
+}
+
+/** A create's abort reason as a typed error: ours as is, anything else as `CreateAbortedError`. */
+function abortError(reason: unknown): ChromeSessionsError {
+  if (reason instanceof ChromeSessionsError) return reason;
+  return new CreateAbortedError('signal aborted', { cause: reason });
 }

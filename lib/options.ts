@@ -4,6 +4,7 @@ import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
+import { MAX_TIMER_MS } from './deadline.js';
 
 /** Which Chrome build a manager drives. */
 export type HeadlessMode = 'shell' | 'new';
@@ -108,28 +109,23 @@ export interface CreateSessionParams {
   readonly priority?: number;
 }
 
-const MANAGER_KEYS = new Set<string>([
-  'maxConcurrent', 'headless', 'executablePath', 'args', 'env', 'defaultTimeoutMs', 'maxTimeoutMs',
-  'launchTimeoutMs', 'historyLimit', 'expiryWarningMs', 'idleTimeoutMs', 'disconnectGraceMs',
-  'clientPingTimeoutMs', 'healthCheckIntervalMs', 'handleSignals', 'minIdle', 'reuse',
-  'maxSessionsPerBrowser', 'maxBrowserAgeMs', 'maxBrowserRssBytes', 'resetTimeoutMs', 'maxQueue',
-  'queueTimeoutMs', 'runtimeDir', 'clock',
-]);
-
-const CREATE_KEYS = new Set<string>(['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority']);
-
 /** Throws unless `value` is a plain object whose keys are all in `allowed`. */
-function checkKeys(where: string, value: unknown, allowed: ReadonlySet<string>): Record<string, unknown> {
+function checkKeys(where: string, value: unknown, allowed: readonly string[]): Record<string, unknown> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidOptionError(where, 'an object', value);
   }
   for (const key of Object.keys(value)) {
-    if (!allowed.has(key)) {
-      throw new InvalidOptionError(`${where}.${key}`, `one of the known options (${[...allowed].join(', ')})`, key);
+    if (!allowed.includes(key)) {
+      throw new InvalidOptionError(`${where}.${key}`, `one of the known options (${allowed.join(', ')})`, key);
     }
   }
   return value as Record<string, unknown>;
+}
+
+/** A duration in ms that Node's timers can honour (2^31-1, ~24.8 days); a longer one fires at once. */
+function ms(name: string, value: unknown, fallback: number, min: number, max = MAX_TIMER_MS): number {
+  return int(name, value, fallback, min, Math.min(max, MAX_TIMER_MS));
 }
 
 /** An integer (or `Infinity` when allowed) within [min, max]. */
@@ -177,54 +173,68 @@ export function defaultRuntimeDir(): string {
   return path.join(os.tmpdir(), name);
 }
 
+/** One resolver per option: the key list below is derived from it, so they cannot drift apart. */
+type Resolvers<In, Out> = { readonly [K in keyof Required<In>]: (o: Record<string, unknown>) => K extends keyof Out ? Out[K] : never };
+
+const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> = {
+  maxConcurrent: (o) => int('maxConcurrent', o.maxConcurrent, Math.max(1, os.availableParallelism()), 1),
+  headless: (o) => {
+    if (o.headless !== undefined && o.headless !== 'shell' && o.headless !== 'new') throw new InvalidOptionError('headless', "'shell' or 'new'", o.headless);
+    return o.headless as HeadlessMode | undefined;
+  },
+  executablePath: (o) => str('executablePath', o.executablePath),
+  args: (o) => {
+    const args = o.args ?? [];
+    if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) throw new InvalidOptionError('args', 'an array of strings', args);
+    return [...(args as string[])];
+  },
+  env: (o) => {
+    const env = o.env ?? {};
+    if (env === null || typeof env !== 'object' || Array.isArray(env) || Object.values(env).some((v) => typeof v !== 'string')) {
+      throw new InvalidOptionError('env', 'an object of strings', env);
+    }
+    return { ...(env as Record<string, string>) };
+  },
+  defaultTimeoutMs: (o) => {
+    const max = MANAGER_OPTIONS.maxTimeoutMs(o);
+    return ms('defaultTimeoutMs', o.defaultTimeoutMs, Math.min(300_000, max), 1, max);
+  },
+  maxTimeoutMs: (o) => ms('maxTimeoutMs', o.maxTimeoutMs, 86_400_000, 1),
+  launchTimeoutMs: (o) => ms('launchTimeoutMs', o.launchTimeoutMs, 30_000, 1),
+  historyLimit: (o) => int('historyLimit', o.historyLimit, 1000, 0),
+  expiryWarningMs: (o) => ms('expiryWarningMs', o.expiryWarningMs, 10_000, 0),
+  idleTimeoutMs: (o) => ms('idleTimeoutMs', o.idleTimeoutMs, 0, 0),
+  disconnectGraceMs: (o) => ms('disconnectGraceMs', o.disconnectGraceMs, 0, 0),
+  clientPingTimeoutMs: (o) => ms('clientPingTimeoutMs', o.clientPingTimeoutMs, 10_000, 0),
+  healthCheckIntervalMs: (o) => ms('healthCheckIntervalMs', o.healthCheckIntervalMs, 5_000, 0),
+  handleSignals: (o) => bool('handleSignals', o.handleSignals, true),
+  minIdle: (o) => int('minIdle', o.minIdle, 1, 0),
+  reuse: (o) => bool('reuse', o.reuse, true),
+  maxSessionsPerBrowser: (o) => int('maxSessionsPerBrowser', o.maxSessionsPerBrowser, 100, 0),
+  maxBrowserAgeMs: (o) => ms('maxBrowserAgeMs', o.maxBrowserAgeMs, 1_800_000, 0),
+  maxBrowserRssBytes: (o) => int('maxBrowserRssBytes', o.maxBrowserRssBytes, 0, 0),
+  resetTimeoutMs: (o) => ms('resetTimeoutMs', o.resetTimeoutMs, 5_000, 1),
+  maxQueue: (o) => int('maxQueue', o.maxQueue, Infinity, 0, Number.MAX_SAFE_INTEGER, true),
+  queueTimeoutMs: (o) => ms('queueTimeoutMs', o.queueTimeoutMs, 0, 0),
+  runtimeDir: (o) => str('runtimeDir', o.runtimeDir) ?? defaultRuntimeDir(),
+  clock: (o) => {
+    const clock = (o.clock ?? systemClock) as Clock;
+    if (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
+      throw new InvalidOptionError('clock', 'an object with now(), setTimeout() and clearTimeout()', o.clock);
+    }
+    return clock;
+  },
+};
+
+/** Every option's name. */
+export const MANAGER_OPTION_NAMES = Object.keys(MANAGER_OPTIONS) as readonly (keyof SessionManagerOptions)[];
+
 /** Validates manager options and fills in every default, in one place. */
 export function resolveManagerOptions(input: SessionManagerOptions | undefined): ResolvedManagerOptions {
-  const o = checkKeys('options', input, MANAGER_KEYS);
-  const headless = o.headless;
-  if (headless !== undefined && headless !== 'shell' && headless !== 'new') {
-    throw new InvalidOptionError('headless', "'shell' or 'new'", headless);
-  }
-  const args = o.args ?? [];
-  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) {
-    throw new InvalidOptionError('args', 'an array of strings', args);
-  }
-  const env = o.env ?? {};
-  if (env === null || typeof env !== 'object' || Object.values(env).some((v) => typeof v !== 'string')) {
-    throw new InvalidOptionError('env', 'an object of strings', env);
-  }
-  const clock = o.clock ?? systemClock;
-  if (typeof (clock as Clock).now !== 'function' || typeof (clock as Clock).setTimeout !== 'function' || typeof (clock as Clock).clearTimeout !== 'function') {
-    throw new InvalidOptionError('clock', 'an object with now(), setTimeout() and clearTimeout()', clock);
-  }
-  const maxTimeoutMs = int('maxTimeoutMs', o.maxTimeoutMs, 86_400_000, 1);
-  const resolved: ResolvedManagerOptions = {
-    maxConcurrent: int('maxConcurrent', o.maxConcurrent, Math.max(1, os.availableParallelism()), 1),
-    headless: headless as HeadlessMode | undefined,
-    executablePath: str('executablePath', o.executablePath),
-    args: [...(args as string[])],
-    env: { ...(env as Record<string, string>) },
-    defaultTimeoutMs: int('defaultTimeoutMs', o.defaultTimeoutMs, Math.min(300_000, maxTimeoutMs), 1, maxTimeoutMs),
-    maxTimeoutMs,
-    launchTimeoutMs: int('launchTimeoutMs', o.launchTimeoutMs, 30_000, 1),
-    historyLimit: int('historyLimit', o.historyLimit, 1000, 0),
-    expiryWarningMs: int('expiryWarningMs', o.expiryWarningMs, 10_000, 0),
-    idleTimeoutMs: int('idleTimeoutMs', o.idleTimeoutMs, 0, 0),
-    disconnectGraceMs: int('disconnectGraceMs', o.disconnectGraceMs, 0, 0),
-    clientPingTimeoutMs: int('clientPingTimeoutMs', o.clientPingTimeoutMs, 10_000, 0),
-    healthCheckIntervalMs: int('healthCheckIntervalMs', o.healthCheckIntervalMs, 5_000, 0),
-    handleSignals: bool('handleSignals', o.handleSignals, true),
-    minIdle: int('minIdle', o.minIdle, 1, 0),
-    reuse: bool('reuse', o.reuse, true),
-    maxSessionsPerBrowser: int('maxSessionsPerBrowser', o.maxSessionsPerBrowser, 100, 0),
-    maxBrowserAgeMs: int('maxBrowserAgeMs', o.maxBrowserAgeMs, 1_800_000, 0),
-    maxBrowserRssBytes: int('maxBrowserRssBytes', o.maxBrowserRssBytes, 0, 0),
-    resetTimeoutMs: int('resetTimeoutMs', o.resetTimeoutMs, 5_000, 1),
-    maxQueue: int('maxQueue', o.maxQueue, Infinity, 0, Number.MAX_SAFE_INTEGER, true),
-    queueTimeoutMs: int('queueTimeoutMs', o.queueTimeoutMs, 0, 0),
-    runtimeDir: str('runtimeDir', o.runtimeDir) ?? defaultRuntimeDir(),
-    clock: clock as Clock,
-  };
-  return resolved;
+  const o = checkKeys('options', input, MANAGER_OPTION_NAMES);
+  const resolved: Record<string, unknown> = {};
+  for (const name of MANAGER_OPTION_NAMES) resolved[name] = MANAGER_OPTIONS[name](o);
+  return resolved as ResolvedManagerOptions;
 }
 
 /** The create parameters with defaults applied. */
@@ -236,9 +246,15 @@ export interface ResolvedCreateParams {
   readonly priority: number;
 }
 
+const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority'] as const satisfies readonly (keyof CreateSessionParams)[];
+// The list above names every parameter: a parameter added to the interface and not here fails to compile.
+type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
+const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
+void allCreateParamsNamed;
+
 /** Validates `create()` parameters against the manager's limits. */
 export function resolveCreateParams(input: CreateSessionParams | undefined, manager: ResolvedManagerOptions): ResolvedCreateParams {
-  const p = checkKeys('create', input, CREATE_KEYS);
+  const p = checkKeys('create', input, CREATE_PARAM_NAMES);
   if (p.timeoutMs !== undefined && p.timeoutMinutes !== undefined) {
     throw new InvalidOptionError('create.timeoutMinutes', 'either timeoutMs or timeoutMinutes, not both', p.timeoutMinutes);
   }
@@ -249,9 +265,9 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     if (typeof m !== 'number' || !Number.isFinite(m) || m <= 0 || m > max) {
       throw new InvalidOptionError('create.timeoutMinutes', `a number of minutes > 0 and <= ${max}`, m);
     }
-    timeoutMs = Math.round(m * 60_000);
+    timeoutMs = Math.max(1, Math.round(m * 60_000));
   } else if (p.timeoutMs !== undefined) {
-    timeoutMs = int('create.timeoutMs', p.timeoutMs, manager.defaultTimeoutMs, 1, manager.maxTimeoutMs);
+    timeoutMs = ms('create.timeoutMs', p.timeoutMs, manager.defaultTimeoutMs, 1, manager.maxTimeoutMs);
   }
   const signal = p.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
@@ -260,13 +276,13 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
   return {
     timeoutMs,
     keepAlive: bool('create.keepAlive', p.keepAlive, false),
-    idleTimeoutMs: int('create.idleTimeoutMs', p.idleTimeoutMs, manager.idleTimeoutMs, 0),
+    idleTimeoutMs: ms('create.idleTimeoutMs', p.idleTimeoutMs, manager.idleTimeoutMs, 0),
     signal,
     priority: int('create.priority', p.priority, 0, Number.MIN_SAFE_INTEGER),
   };
 }
 
 /** Validates the `extend()` amount. */
-export function checkExtendMs(ms: unknown): number {
-  return int('extend.ms', ms, 0, 1);
+export function checkExtendMs(value: unknown): number {
+  return ms('extend.ms', value, 0, 1);
 }

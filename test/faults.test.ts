@@ -9,6 +9,8 @@ import path from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  BrowserCrashedError,
+  BrowserUnresponsiveError,
   ChromeNotFoundError,
   LaunchError,
   SessionManager,
@@ -93,7 +95,8 @@ describe('a browser that dies under a session', () => {
 
       const [info, error] = await errored;
       expect(info).toMatchObject({ status: 'error', stopReason: 'crashed' });
-      expect(error).toBeInstanceOf(Error);
+      expect(error).toBeInstanceOf(BrowserCrashedError);
+      expect(error).toMatchObject({ code: 'ERR_BROWSER_CRASHED', pid });
       expect(m.get(s.id)).toMatchObject({ status: 'error', stopReason: 'crashed' });
       await withDeadline(disconnected, 10_000, "the puppeteer client's 'disconnected'");
 
@@ -101,7 +104,7 @@ describe('a browser that dies under a session', () => {
       expect(next.status).toBe('active');
       expect(next.browserPid).not.toBe(pid);
       expect(exits.filter((e) => e.pid === pid)).toEqual([expect.objectContaining({ expected: false })]);
-      expect(recycles.filter((e) => e.pid === pid)).toEqual([{ pid, reason: 'reset_failed' }]);
+      expect(recycles.filter((e) => e.pid === pid)).toEqual([{ pid, reason: 'crashed' }]);
 
       await waitUntil(() => groupGone(pid!), 10_000, 'the crashed browser group to be gone');
       await waitUntil(() => !fs.existsSync(profile!), 10_000, 'the crashed profile to be removed');
@@ -127,8 +130,10 @@ describe('a browser that hangs under a session', () => {
       const errored = nextEvent<[SessionInfo, Error]>(m, 'sessionError', (info) => info.id === s.id, 10_000);
       process.kill(-pid, 'SIGSTOP');
 
-      const [info] = await errored;
+      const [info, error] = await errored;
       expect(info).toMatchObject({ status: 'error', stopReason: 'unresponsive' });
+      expect(error).toBeInstanceOf(BrowserUnresponsiveError);
+      expect(error).toMatchObject({ code: 'ERR_BROWSER_UNRESPONSIVE', pid });
       await waitUntil(() => groupGone(pid!), 10_000, 'the hung browser group to be killed');
       const next = await withDeadline(waiting, 20_000, 'the queued create to get the freed slot');
       expect(next.status).toBe('active');

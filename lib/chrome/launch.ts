@@ -34,6 +34,8 @@ export class ChromeProcess {
   readonly wsEndpoint: string;
   /** The build it is: headless-shell or full Chrome in new headless mode. */
   readonly headless: HeadlessMode;
+  /** The binary it runs. */
+  readonly executablePath: string;
   /** The profile folder, removed when the process is closed. */
   readonly userDataDir: string;
   /** When the endpoint became usable (ms since epoch). */
@@ -45,9 +47,10 @@ export class ChromeProcess {
   #stderrTail: string;
 
   /** @internal Use {@link launchChrome}. */
-  constructor(child: ChildProcess, headless: HeadlessMode, wsEndpoint: string, userDataDir: string, run: RunDir, exited: Promise<ExitInfo>, stderrTail: string) {
+  constructor(child: ChildProcess, spec: LaunchSpec, wsEndpoint: string, userDataDir: string, run: RunDir, exited: Promise<ExitInfo>, stderrTail: string) {
     this.pid = child.pid!;
-    this.headless = headless;
+    this.headless = spec.headless;
+    this.executablePath = spec.executablePath;
     this.wsEndpoint = wsEndpoint;
     this.userDataDir = userDataDir;
     this.startedAt = Date.now();
@@ -94,11 +97,6 @@ export class ChromeProcess {
   /** SIGKILLs the browser's process group at once (also used on crash and by `exit` hooks). */
   kill(): void {
     killGroup(this.pid);
-  }
-
-  /** Freezes (SIGSTOP) or thaws (SIGCONT) the process group; for fault-injection tests. */
-  signalGroup(signal: NodeJS.Signals): void {
-    process.kill(-this.pid, signal);
   }
 }
 
@@ -171,7 +169,7 @@ export async function launchChrome(
         reject(new LaunchError(why, spec.executablePath, tail, { cause: spawnError }));
       });
     });
-    return new ChromeProcess(child, spec.headless, wsEndpoint, userDataDir, run, exited, tail);
+    return new ChromeProcess(child, spec, wsEndpoint, userDataDir, run, exited, tail);
   } catch (err) {
     if (child.pid !== undefined) {
       killGroup(child.pid);

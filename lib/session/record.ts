@@ -1,0 +1,65 @@
+import crypto from 'node:crypto';
+import type { ResolvedCreateParams } from '../options.js';
+import type { SessionInfo, SessionStatus, StopReason } from './types.js';
+
+/**
+ * What the manager knows of one session: plain data, changed only by its {@link SessionRuntime}.
+ * Users only ever see {@link SessionRecord.snapshot} copies.
+ */
+export class SessionRecord {
+  readonly id = crypto.randomUUID();
+  /** The endpoint secret: 24 random bytes, URL-safe. */
+  readonly token = crypto.randomBytes(24).toString('base64url');
+  readonly createdAt: number;
+  readonly timeoutMs: number;
+  readonly idleTimeoutMs: number;
+  status: SessionStatus = 'pending';
+  keepAlive: boolean;
+  wsEndpoint = '';
+  startedAt: number | undefined;
+  expiresAt: number | undefined;
+  closedAt: number | undefined;
+  stopReason: StopReason | undefined;
+  error: Error | undefined;
+  /** Pid of the browser serving it, while active. */
+  browserPid: number | undefined;
+  /** Clients connected now, as the endpoint last reported. */
+  clients = 0;
+  /** Last CDP message from any client (drives the idle timeout). */
+  lastTraffic = 0;
+
+  constructor(params: ResolvedCreateParams, now: number) {
+    this.createdAt = now;
+    this.timeoutMs = params.timeoutMs;
+    this.idleTimeoutMs = params.idleTimeoutMs;
+    this.keepAlive = params.keepAlive;
+  }
+
+  /** True once the session is `closed` or `error`. */
+  get ended(): boolean {
+    return this.status === 'closed' || this.status === 'error';
+  }
+
+  /** A frozen copy for users; times as ISO 8601 strings, absent fields left out. */
+  snapshot(): SessionInfo {
+    const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+    const info: Record<string, unknown> = {
+      id: this.id,
+      status: this.status,
+      createdAt: iso(this.createdAt),
+      startedAt: iso(this.startedAt),
+      wsEndpoint: this.wsEndpoint,
+      timeoutMs: this.timeoutMs,
+      expiresAt: iso(this.expiresAt),
+      keepAlive: this.keepAlive,
+      idleTimeoutMs: this.idleTimeoutMs,
+      clients: this.clients,
+      browserPid: this.status === 'active' ? this.browserPid : undefined,
+      closedAt: iso(this.closedAt),
+      stopReason: this.stopReason,
+      error: this.error?.message,
+    };
+    for (const k of Object.keys(info)) if (info[k] === undefined) delete info[k];
+    return Object.freeze(info) as unknown as SessionInfo;
+  }
+}

@@ -1,0 +1,248 @@
+import type { PooledBrowser } from '../browser.js';
+import type { Clock } from '../clock.js';
+import type { ClientCloseReason, ClientInfo } from '../endpoint.js';
+import { BrowserCrashedError, BrowserUnresponsiveError, CreateAbortedError, ManagerClosedError, QueueTimeoutError } from '../errors.js';
+import type { SessionManagerEvents } from '../events.js';
+import type { ResolvedCreateParams } from '../options.js';
+import type { Lease } from '../pool/dispatcher.js';
+import type { RetireReason } from '../pool/types.js';
+import { SessionRecord } from './record.js';
+import type { StopReason } from './types.js';
+
+/** Delay between a session's last page closing and the stop, so in-flight CDP replies reach its clients. */
+const PAGES_SETTLE_MS = 50;
+
+/** What a session's runtime needs from the manager around it. */
+export interface RuntimeContext {
+  readonly clock: Clock;
+  readonly expiryWarningMs: number;
+  readonly healthCheckIntervalMs: number;
+  readonly disconnectGraceMs: number;
+  emit<K extends keyof SessionManagerEvents>(event: K, ...args: SessionManagerEvents[K]): void;
+  /** Closes every client socket of the session; resolves once they are closed (bounded). */
+  disconnectClients(sessionId: string): Promise<void>;
+  /** Gives the browser back to the pool, or retires it for `retire`. */
+  release(lease: Lease<PooledBrowser>, retire?: RetireReason): void;
+  /** The session has ended for good (the manager trims its history). */
+  ended(runtime: SessionRuntime): void;
+}
+
+/**
+ * One session's life in one place: from `pending` to `active` (its timers, health check and
+ * browser listeners) to its end, which happens once, for one recorded reason, and gives the
+ * browser back. Every rule of the lifecycle that concerns a single session lives here.
+ */
+export class SessionRuntime {
+  readonly record: SessionRecord;
+  /** Cancels the create while it is pending (user signal, `stop(id)`, `close()`). */
+  readonly abort = new AbortController();
+  /** Resolves once the session has fully ended (clients gone, browser given back). */
+  readonly ended: Promise<void>;
+  readonly #ctx: RuntimeContext;
+  readonly #timers = new Map<string, unknown>();
+  #markEnded!: () => void;
+  #lease: Lease<PooledBrowser> | undefined;
+  #ending: Promise<void> | undefined;
+  #health: NodeJS.Timeout | undefined;
+  #detach: (() => void) | undefined;
+
+  constructor(params: ResolvedCreateParams, ctx: RuntimeContext) {
+    this.#ctx = ctx;
+    this.record = new SessionRecord(params, ctx.clock.now());
+    this.ended = new Promise((resolve) => {
+      this.#markEnded = resolve;
+    });
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  /** The browser serving the session, while active. */
+  get browser(): PooledBrowser | undefined {
+    return this.record.status === 'active' ? this.#lease?.browser : undefined;
+  }
+
+  /** The create got its browser: the session becomes `active` and its rules start. */
+  start(lease: Lease<PooledBrowser>): void {
+    const rec = this.record;
+    const b = lease.browser;
+    const now = this.#ctx.clock.now();
+    this.#lease = lease;
+    rec.status = 'active';
+    rec.browserPid = b.pid;
+    rec.startedAt = now;
+    rec.lastTraffic = now;
+    rec.expiresAt = now + rec.timeoutMs;
+    this.#armExpiry();
+    if (rec.idleTimeoutMs > 0) this.#armIdle(rec.idleTimeoutMs);
+    this.#armHealthCheck(b);
+    const onPages = (count: number) => {
+      if (count !== 0) return;
+      // Let the client receive the replies and events of its own close before we cut it off
+      // (Puppeteer's page.close() waits for them and would hang otherwise).
+      this.#setTimer('pages', PAGES_SETTLE_MS, () => {
+        if (b.pageCount === 0) void this.end('all_pages_closed');
+      });
+    };
+    b.on('pagesChanged', onPages);
+    let detached = false;
+    this.#detach = () => {
+      detached = true;
+      b.off('pagesChanged', onPages);
+    };
+    void b.exited.then((info) => {
+      if (detached) return;
+      const detail = info.signal ? `signal ${info.signal}` : `code ${info.code}`;
+      void this.end('crashed', new BrowserCrashedError(b.pid, detail, b.process.stderrTail.slice(-1000)));
+    });
+    this.#ctx.emit('sessionCreated', rec.snapshot());
+    // It may have died between the grant and now: its exit promise has fired, so the above ends it.
+  }
+
+  /** Moves the expiry to `expiresAt` (ms since the epoch) and re-arms the timers. */
+  extendTo(expiresAt: number): void {
+    this.record.expiresAt = expiresAt;
+    this.#armExpiry();
+  }
+
+  /** A client passed the endpoint's checks; `clients` are connected now. */
+  clientConnected(c: ClientInfo, clients: number): void {
+    const rec = this.record;
+    rec.clients = clients;
+    if (c.keepAlive) rec.keepAlive = true;
+    this.#clearTimer('grace');
+    this.#ctx.emit('clientConnected', { sessionId: rec.id, clientId: c.clientId, keepAlive: c.keepAlive, clients });
+  }
+
+  /** A client left; the disconnect rule may stop the session (after `disconnectGraceMs`). */
+  clientDisconnected(c: ClientInfo, reason: ClientCloseReason, remaining: number): void {
+    const rec = this.record;
+    rec.clients = remaining;
+    const byClient = reason === 'client_closed' || reason === 'ping_timeout';
+    const willStop = rec.status === 'active' && byClient && remaining === 0 && !rec.keepAlive;
+    this.#ctx.emit('clientDisconnected', { sessionId: rec.id, clientId: c.clientId, reason, clients: remaining, willStop });
+    if (!willStop) return;
+    const grace = this.#ctx.disconnectGraceMs;
+    if (grace > 0) this.#setTimer('grace', grace, () => void (this.record.clients === 0 && this.end('client_disconnected')));
+    else void this.end('client_disconnected');
+  }
+
+  /** A client sent a CDP message. The idle timer re-arms lazily from this stamp. */
+  traffic(): void {
+    this.record.lastTraffic = this.#ctx.clock.now();
+  }
+
+  /**
+   * Ends an active session once: `closed`, or `error` when `error` is given. Every later call
+   * returns the same promise; on a session that is not active it is a no-op.
+   */
+  end(reason: StopReason, error?: Error): Promise<void> {
+    if (this.#ending) return this.#ending;
+    if (this.record.status !== 'active') return this.ended;
+    this.#finish(reason, error);
+    const lease = this.#lease!;
+    const retire: RetireReason | undefined = reason === 'crashed' ? 'crashed' : reason === 'unresponsive' ? 'unresponsive' : undefined;
+    // A dead or hung browser leaves the pool at once; a healthy one only once its clients are gone.
+    if (retire) this.#ctx.release(lease, retire);
+    this.#ending = (async () => {
+      await this.#ctx.disconnectClients(this.record.id);
+      this.record.clients = 0;
+      if (!retire) this.#ctx.release(lease);
+      if (error) this.#ctx.emit('sessionError', this.record.snapshot(), error);
+      this.#ctx.emit('sessionClosed', this.record.snapshot());
+      this.#ctx.ended(this);
+      this.#markEnded();
+    })();
+    return this.#ending;
+  }
+
+  /** The create never became active: record it as cancelled or failed. Idempotent. */
+  failPending(error: Error): void {
+    if (this.record.status !== 'pending') return;
+    const cancelled = error instanceof CreateAbortedError || error instanceof QueueTimeoutError || error instanceof ManagerClosedError;
+    const reason: StopReason = error instanceof ManagerClosedError ? 'shutdown' : cancelled ? 'cancelled' : 'launch_failed';
+    this.#finish(reason, cancelled ? undefined : error);
+    if (!cancelled) this.#ctx.emit('sessionError', this.record.snapshot(), error);
+    this.#ctx.emit('sessionClosed', this.record.snapshot());
+    this.#ctx.ended(this);
+    this.#markEnded();
+  }
+
+  /** Synchronous last resort (signals): the session is over now; its browser is being killed. */
+  endSync(): void {
+    if (this.record.status === 'pending') this.abort.abort(new ManagerClosedError());
+    if (this.record.ended || this.#ending) return;
+    this.#finish('shutdown');
+    this.#ctx.emit('sessionClosed', this.record.snapshot());
+    this.#markEnded();
+  }
+
+  /** Sets the final state and stops every timer and listener. */
+  #finish(reason: StopReason, error?: Error): void {
+    const rec = this.record;
+    rec.status = error ? 'error' : 'closed';
+    rec.stopReason = reason;
+    rec.error = error;
+    rec.closedAt = this.#ctx.clock.now();
+    for (const name of [...this.#timers.keys()]) this.#clearTimer(name);
+    clearInterval(this.#health);
+    this.#detach?.();
+  }
+
+  #armExpiry(): void {
+    const rec = this.record;
+    const now = this.#ctx.clock.now();
+    this.#setTimer('expiry', rec.expiresAt! - now, () => void this.end('timeout'));
+    const warn = this.#ctx.expiryWarningMs;
+    if (warn > 0 && rec.expiresAt! - now > warn) {
+      this.#setTimer('warning', rec.expiresAt! - warn - now, () => {
+        this.#ctx.emit('sessionExpiring', { sessionId: rec.id, expiresAt: new Date(rec.expiresAt!).toISOString(), inMs: rec.expiresAt! - this.#ctx.clock.now() });
+      });
+    } else {
+      this.#clearTimer('warning');
+    }
+  }
+
+  /** One timer per session, re-armed lazily: traffic only stamps `lastTraffic`. */
+  #armIdle(ms: number): void {
+    this.#setTimer('idle', ms, () => {
+      const quiet = this.#ctx.clock.now() - this.record.lastTraffic;
+      if (quiet >= this.record.idleTimeoutMs) void this.end('idle');
+      else this.#armIdle(this.record.idleTimeoutMs - quiet);
+    });
+  }
+
+  #armHealthCheck(b: PooledBrowser): void {
+    const every = this.#ctx.healthCheckIntervalMs;
+    if (every <= 0) return;
+    // Real time on purpose: a hung browser is a wall-clock fact, whatever the injected clock says.
+    // A browser whose manager connection dropped is killed by PooledBrowser, so its exit ends us.
+    this.#health = setInterval(async () => {
+      if (this.record.status !== 'active' || !b.usable) return;
+      if (await b.responsive(every)) return;
+      if (this.record.status !== 'active') return;
+      b.kill();
+      void this.end('unresponsive', new BrowserUnresponsiveError(b.pid, every));
+    }, every);
+    this.#health.unref();
+  }
+
+  #setTimer(name: string, ms: number, fn: () => void): void {
+    this.#clearTimer(name);
+    this.#timers.set(
+      name,
+      this.#ctx.clock.setTimeout(() => {
+        this.#timers.delete(name);
+        fn();
+      }, Math.max(0, ms)),
+    );
+  }
+
+  #clearTimer(name: string): void {
+    const t = this.#timers.get(name);
+    if (t === undefined) return;
+    this.#ctx.clock.clearTimeout(t);
+    this.#timers.delete(name);
+  }
+}
