@@ -44,6 +44,8 @@ class PendingCreate<B extends PoolBrowser> {
   reject!: (err: Error) => void;
   /** Clears the queue timer and the abort listener. */
   cleanup: () => void = () => {};
+  /** Clears the queue timer only (its launch has started: `launchTimeoutMs` bounds it now). */
+  stopQueueTimer: () => void = () => {};
 
   constructor(
     readonly seq: number,
@@ -143,11 +145,14 @@ export class Dispatcher<B extends PoolBrowser> {
 
     const onAbort = () => this.#settle(req, abortError(signal!.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = this.#opts.queueTimeoutMs > 0 ? this.#clock.setTimeout(() => this.#settle(req, new QueueTimeoutError(this.#opts.queueTimeoutMs)), this.#opts.queueTimeoutMs) : undefined;
+    let timer = this.#opts.queueTimeoutMs > 0 ? this.#clock.setTimeout(() => this.#settle(req, new QueueTimeoutError(this.#opts.queueTimeoutMs)), this.#opts.queueTimeoutMs) : undefined;
+    req.stopQueueTimer = () => {
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
+      timer = undefined;
+    };
     req.cleanup = () => {
       signal?.removeEventListener('abort', onAbort);
-      if (timer !== undefined) this.#clock.clearTimeout(timer);
-      req.cleanup = () => {};
+      req.stopQueueTimer();
     };
 
     this.dispatch();
@@ -291,7 +296,7 @@ export class Dispatcher<B extends PoolBrowser> {
   #own(req: PendingCreate<B>, e: PoolEntry<B>): void {
     e.owner = req;
     req.launch = e;
-    req.cleanup(); // launching: the queue deadline no longer applies, launchTimeoutMs does
+    req.stopQueueTimer();
   }
 
   /** Settles a create with an error, once; its launch, if any, carries on as a warm spare. */
@@ -433,10 +438,13 @@ export class Dispatcher<B extends PoolBrowser> {
     return false;
   }
 
-  /** Keeps `minIdle` spares per launch configuration in use, one warm launch at a time. */
+  /**
+   * Keeps `minIdle` spares per launch configuration in use. A spare launches only while no other
+   * launch is in flight: on a few cores, two launches at once slow the one a create waits for.
+   */
   #topUp(): void {
     if (this.#opts.minIdle === 0 || Date.now() < this.#warmRetryAt) return;
-    for (const e of this.#entries) if (e.state === 'launching' && !e.owner) return;
+    if (this.#count('launching') > 0) return;
     for (const [key, spec] of this.#specs) {
       const waiting = this.#pending.filter((r) => r.key === key && !r.launch).length;
       const spare = this.#count('idle', key) + this.#count('resetting', key) - waiting;
