@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'ERR_MANAGER_CLOSED'
   | 'ERR_QUEUE_FULL'
   | 'ERR_QUEUE_TIMEOUT'
-  | 'ERR_CREATE_ABORTED';
+  | 'ERR_CREATE_ABORTED'
+  | 'ERR_RUNTIME_DIR';
 
 /** Base class of the library's errors. */
 export class ChromeSessionsError extends Error {
@@ -103,6 +104,21 @@ export class QueueTimeoutError extends ChromeSessionsError {
 export class CreateAbortedError extends ChromeSessionsError {
   constructor(reason: string, options?: { cause?: unknown }) {
     super('ERR_CREATE_ABORTED', `create() was aborted: ${reason}`, options);
+  }
+}
+
+/**
+ * The runtime folder (or a folder under it) is not a private folder of this process's user: it
+ * is a symbolic link, not a folder, owned by another uid, or could not be created. Thrown for an
+ * explicit `runtimeDir`; a default one that fails the checks is replaced by a fresh private folder.
+ */
+export class RuntimeDirError extends ChromeSessionsError {
+  /** The folder that failed the checks. */
+  readonly path: string;
+
+  constructor(path: string, problem: string, options?: { cause?: unknown }) {
+    super('ERR_RUNTIME_DIR', `Refusing runtimeDir ${JSON.stringify(path)}: ${problem}. It must be a folder (not a symbolic link) owned by this process's uid; nobody else may write to it`, options);
+    this.path = path;
   }
 }
 

@@ -35,6 +35,7 @@ export {
   QueueFullError,
   QueueTimeoutError,
   CreateAbortedError,
+  RuntimeDirError,
   InvalidOptionError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
