@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import type { PooledBrowser } from './browser.js';
 import { findChrome, type FoundChrome } from './chrome/find.js';
 import type { LaunchSpec } from './chrome/launch.js';
-import { RunDir, reapOrphans } from './chrome/runtime.js';
+import { RunDir } from './chrome/runtime.js';
 import { SessionEndpoint, type ClientCloseReason, type ClientInfo } from './endpoint.js';
 import {
   ChromeSessionsError,
@@ -284,8 +284,8 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
 
   #start(): Promise<{ run: RunDir; endpoint: SessionEndpoint; pool: BrowserPool }> {
     this.#started ??= (async () => {
-      reapOrphans(this.#opts.runtimeDir);
-      const run = (this.#run = new RunDir(this.#opts.runtimeDir));
+      const run = (this.#run = new RunDir(this.#opts.runtimeDir, { replaceIfUnsafe: this.#opts.runtimeDirIsDefault }));
+      run.reapOrphans();
       const endpoint = (this.#endpoint = new SessionEndpoint(
         {
           route: (id) => {
