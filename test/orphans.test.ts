@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_RESTARTS, Watchdog, type WatchdogRestartEvent } from '../lib/chrome/watchdog.js';
 import { SessionManager } from '../lib/index.js';
 import { buildLibrary, groupGone, isAlive, runDirs, runFixture, waitUntil, watchdogPids, withDeadline, type Fixture } from './helpers.js';
 
@@ -194,5 +195,43 @@ describe('an owner process that exits without close()', () => {
     expect(fs.existsSync(info.runDir)).toBe(false);
     // The exit hook stops the watchdog itself (SIGKILL ends a stopped process too).
     await waitUntil(() => !isAlive(frozen), 5_000, 'the frozen watchdog to be killed by the exit hook');
+  });
+});
+
+describe('a watchdog that keeps dying', () => {
+  it(`is restarted ${MAX_RESTARTS} times a minute, then given up on; a stopped one is not restarted`, async () => {
+    const runDir = fs.mkdtempSync(path.join(tmp, 'run-'));
+    const events: WatchdogRestartEvent[] = [];
+    const dog = new Watchdog(runDir, { onRestart: (e) => events.push(e) });
+    // A process of this test's own as the "browser": the watchdog only needs a pid to list.
+    dog.add(process.pid, 'not-a-start-time');
+    try {
+      for (let i = 1; i <= MAX_RESTARTS + 1; i++) {
+        const pid = dog.pid!;
+        watchdogs.push(pid);
+        expect(watchdogPids(runDir)).toEqual([pid]);
+        process.kill(pid, 'SIGKILL');
+        await waitUntil(() => events.length === i, 10_000, `restart event ${i}`);
+        expect(events[i - 1]).toMatchObject({ previousPid: pid, code: null, signal: 'SIGKILL', gaveUp: i > MAX_RESTARTS });
+      }
+      expect(events.slice(0, MAX_RESTARTS).every((e) => typeof e.pid === 'number')).toBe(true);
+      expect(events[MAX_RESTARTS]!.pid).toBeUndefined();
+      expect(dog.pid).toBeUndefined();
+      expect(watchdogPids(runDir)).toEqual([]);
+    } finally {
+      dog.stop();
+    }
+
+    const calm = new Watchdog(runDir, { onRestart: (e) => events.push(e) });
+    calm.add(process.pid, 'not-a-start-time');
+    const pid = calm.pid!;
+    watchdogs.push(pid);
+    calm.stop();
+    await waitUntil(() => !isAlive(pid), 10_000, 'the stopped watchdog to die');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(events).toHaveLength(MAX_RESTARTS + 1);
+    expect(watchdogPids(runDir)).toEqual([]);
+    // Killed, not told EOF: it removed nothing.
+    expect(fs.existsSync(runDir)).toBe(true);
   });
 });
