@@ -108,8 +108,8 @@ export function prepareRuntimeDir(requested: string, opts: { replaceIfUnsafe: bo
 }
 
 /**
- * Replacement folders made by {@link prepareRuntimeDir} for `requested` in earlier runs: real
- * folders of ours named `<requested>-XXXXXX`, next to it.
+ * Replacement folders made by {@link prepareRuntimeDir} for `requested` in earlier runs: private
+ * folders of ours (checked as the runtime folder is) named `<requested>-XXXXXX`, next to it.
  */
 export function replacementDirs(requested: string): string[] {
   const parent = path.dirname(requested);
@@ -123,5 +123,5 @@ export function replacementDirs(requested: string): string[] {
   return names
     .filter((n) => n.startsWith(prefix) && /^[A-Za-z0-9]{6}$/.test(n.slice(prefix.length)))
     .map((n) => path.join(parent, n))
-    .filter((p) => isOwnDir(lstat(p)));
+    .filter((p) => isOwnDir(lstat(p)) && privateDirProblem(p) === undefined);
 }

@@ -202,7 +202,6 @@ export class RunDir {
    * cold start. Before any browser there is nothing for it to kill.
    */
   recordBrowser(pid: number, profileDir: string): void {
-    if (!liveRuns.has(this)) return;
     this.#browsers.set(pid, profileDir);
     const startTicks = processStartTicks(pid);
     writeRecord(`${profileDir}.json`, { pid, startTicks });
