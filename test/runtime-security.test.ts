@@ -146,6 +146,29 @@ describe.runIf(asRoot)('the default runtime folder', () => {
     if (kind === 'a folder') expect(fs.readdirSync(requested)).toEqual([]);
     expect(fs.lstatSync(requested).uid).toBe(NOBODY);
   });
+
+  it('left empty by an earlier manager, a replacement folder is removed by the next one', async () => {
+    const base = path.join(shared, 'd3');
+    asNobody('mkdir', '-m', '1777', base);
+    const requested = defaultRuntimeDir(base);
+    asNobody('mkdir', '-m', '0777', requested);
+    const first = new RunDir(requested, { replaceIfUnsafe: true });
+    await first.destroy();
+    expect(fs.readdirSync(first.runtimeDir)).toEqual([]);
+    // A folder made a moment ago may be another manager's about to make its run: only old ones go.
+    const old = new Date(Date.now() - 120_000);
+    fs.utimesSync(first.runtimeDir, old, old);
+
+    const second = new RunDir(requested, { replaceIfUnsafe: true });
+    try {
+      expect(second.runtimeDir).not.toBe(first.runtimeDir);
+      second.reapOrphans();
+      expect(fs.existsSync(first.runtimeDir)).toBe(false);
+      expect(fs.existsSync(second.dir)).toBe(true);
+    } finally {
+      await second.destroy();
+    }
+  });
 });
 
 describe.runIf(asRoot)('an explicit runtimeDir', () => {
