@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'ERR_CREATE_ABORTED'
   | 'ERR_BROWSER_CRASHED'
   | 'ERR_BROWSER_UNRESPONSIVE'
-  | 'ERR_CDP';
+  | 'ERR_CDP'
+  | 'ERR_RUNTIME_DIR';
 
 /** Base class of the library's errors. */
 export class ChromeSessionsError extends Error {
@@ -138,6 +139,21 @@ export class BrowserUnresponsiveError extends ChromeSessionsError {
 export class CdpError extends ChromeSessionsError {
   constructor(message: string) {
     super('ERR_CDP', message);
+  }
+}
+
+/**
+ * The runtime folder (or a folder under it) is not a private folder of this process's user: it
+ * is a symbolic link, not a folder, owned by another uid, or could not be created. Thrown for an
+ * explicit `runtimeDir`; a default one that fails the checks is replaced by a fresh private folder.
+ */
+export class RuntimeDirError extends ChromeSessionsError {
+  /** The folder that failed the checks. */
+  readonly path: string;
+
+  constructor(path: string, problem: string, options?: { cause?: unknown }) {
+    super('ERR_RUNTIME_DIR', `Refusing runtimeDir ${JSON.stringify(path)}: ${problem}. It must be a folder (not a symbolic link) owned by this process's uid; nobody else may write to it`, options);
+    this.path = path;
   }
 }
 

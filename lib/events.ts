@@ -1,6 +1,9 @@
 import { EventEmitter } from 'eventemitter3';
 import type { ClientCloseReason } from './endpoint.js';
+import type { WatchdogRestartEvent } from './chrome/watchdog.js';
 import type { SessionInfo } from './session/types.js';
+
+export type { WatchdogRestartEvent };
 
 /** Payload of `clientConnected`. */
 export interface ClientConnectedEvent {
@@ -79,6 +82,11 @@ export interface SessionManagerEvents {
   browserReset: [event: BrowserResetEvent];
   /** A browser was retired instead of reused. */
   browserRecycled: [event: BrowserRecycledEvent];
+  /**
+   * The watchdog shell (which kills this manager's browsers if the process dies) died and another
+   * was started, told every running browser; `gaveUp` when it died too often to restart.
+   */
+  watchdogRestarted: [event: WatchdogRestartEvent];
   /** A listener threw; the manager caught it and went on. With no listener here, a process warning is emitted. */
   listenerError: [event: { readonly event: string; readonly error: unknown }];
 }

@@ -17,6 +17,7 @@ export type {
   BrowserExitedEvent,
   BrowserResetEvent,
   BrowserRecycledEvent,
+  WatchdogRestartEvent,
 } from './events.js';
 export type { ClientCloseReason } from './endpoint.js';
 export type { PoolStats } from './pool/types.js';
@@ -35,6 +36,7 @@ export {
   QueueFullError,
   QueueTimeoutError,
   CreateAbortedError,
+  RuntimeDirError,
   InvalidOptionError,
   BrowserCrashedError,
   BrowserUnresponsiveError,

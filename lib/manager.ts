@@ -1,7 +1,7 @@
 import { chromeFactory, type PooledBrowser } from './browser.js';
 import { findChrome, type FoundChrome } from './chrome/find.js';
 import type { LaunchSpec } from './chrome/launch.js';
-import { RunDir, reapOrphans } from './chrome/runtime.js';
+import { RunDir } from './chrome/runtime.js';
 import { settleWithin } from './deadline.js';
 import { SessionEndpoint } from './endpoint.js';
 import {
@@ -270,8 +270,11 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
 
   async #startOnce(): Promise<Started> {
     const o = this.#opts;
-    reapOrphans(o.runtimeDir);
-    const run = new RunDir(o.runtimeDir);
+    const run = new RunDir(o.runtimeDir, {
+      replaceIfUnsafe: o.runtimeDirIsDefault,
+      onWatchdogRestart: (e) => this.#emitSafe('watchdogRestarted', e),
+    });
+    run.reapOrphans();
     const endpoint = new SessionEndpoint(
       {
         route: (id) => {

@@ -79,7 +79,10 @@ export interface SessionManagerOptions {
   /** A queued create waits at most this long (`QueueTimeoutError`). `0`: no limit. @default 0 */
   readonly queueTimeoutMs?: number;
   /**
-   * Folder for profiles, Chrome's temp files and the launch records used to reap orphans.
+   * Folder for profiles, Chrome's temp files and the launch records used to reap orphans. It must
+   * be a folder of this process's uid, not a symbolic link (its mode is set to 0700); otherwise
+   * `create()` rejects with `RuntimeDirError`. A default folder that fails these checks is
+   * replaced by a private `mkdtemp` folder next to it.
    * @default `/dev/shm/chrome-sessions-${uid}` when /dev/shm has 1 GiB free, else `${os.tmpdir()}/chrome-sessions-${uid}`
    */
   readonly runtimeDir?: string;
@@ -91,6 +94,8 @@ export interface SessionManagerOptions {
 export type ResolvedManagerOptions = Required<Omit<SessionManagerOptions, 'executablePath' | 'headless'>> & {
   readonly executablePath: string | undefined;
   readonly headless: HeadlessMode | undefined;
+  /** `runtimeDir` is the default, not the user's: one that fails the checks is replaced, not refused. */
+  readonly runtimeDirIsDefault: boolean;
 };
 
 /** Parameters of {@link SessionManager.create}. */
@@ -160,9 +165,14 @@ const MIN_SHM_FREE_BYTES = 1024 ** 3;
  * Profiles live in RAM when the machine has a roomy /dev/shm: the reset's storage and cache
  * clears then touch no disk (measured: reset wall -30 %, create p50 -50 % under load).
  * A small /dev/shm (Docker's default is 64 MiB) falls back to the temp dir.
+ *
+ * `base` names the parent folder instead (tests use it to leave the real default alone). The
+ * name is predictable in a world-writable folder, so whoever comes first may own it: a manager
+ * checks it and uses a private `mkdtemp` folder next to it when it is not ours alone.
  */
-export function defaultRuntimeDir(): string {
+export function defaultRuntimeDir(base?: string): string {
   const name = `chrome-sessions-${process.getuid?.() ?? 'user'}`;
+  if (base !== undefined) return path.join(base, name);
   try {
     const st = fs.statfsSync('/dev/shm');
     fs.accessSync('/dev/shm', fs.constants.W_OK);
@@ -232,7 +242,7 @@ export const MANAGER_OPTION_NAMES = Object.keys(MANAGER_OPTIONS) as readonly (ke
 /** Validates manager options and fills in every default, in one place. */
 export function resolveManagerOptions(input: SessionManagerOptions | undefined): ResolvedManagerOptions {
   const o = checkKeys('options', input, MANAGER_OPTION_NAMES);
-  const resolved: Record<string, unknown> = {};
+  const resolved: Record<string, unknown> = { runtimeDirIsDefault: o.runtimeDir === undefined };
   for (const name of MANAGER_OPTION_NAMES) resolved[name] = MANAGER_OPTIONS[name](o);
   return resolved as ResolvedManagerOptions;
 }

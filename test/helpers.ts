@@ -150,7 +150,7 @@ export function pidsWithArg(needle: string): number[] {
   return pidsWhereArgv((argv) => argv.some((a) => a.includes(needle)));
 }
 
-/** The watchdog shell of one run folder (see lib/chrome/runtime.ts), if it is running. */
+/** The watchdog shell of one run folder (see lib/chrome/watchdog.ts), if it is running. */
 export function watchdogPids(runDir: string): number[] {
   return pidsWhereArgv((argv) => argv.includes('chrome-sessions-watchdog') && argv.includes(runDir));
 }

@@ -1,20 +1,27 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isOwnDir, isOwnFile, lstat, prepareRuntimeDir, replacementDirs } from './private-dir.js';
+import { Watchdog, type WatchdogRestartEvent } from './watchdog.js';
 
 /**
  * Where a manager keeps what it launches, and how nothing outlives it.
  *
- * Layout: `<runtimeDir>/<run>/owner.json` (the owning Node process), `b-N/` (one browser's
- * profile), `b-N.json` (that browser's pid and start time), `tmp/` (Chrome's TMPDIR, so its
- * `org.chromium.Chromium.*` singleton folders stay with us).
+ * Layout: `<runtimeDir>/<run>/owner.json` (the owning Node process), `b-N-xxx/` (one browser's
+ * profile), `b-N-xxx.json` (that browser's pid and start time), `tmp/` (Chrome's TMPDIR, so its
+ * `org.chromium.Chromium.*` singleton folders stay with us). Folders are 0700 and files 0600,
+ * in a runtime folder that must be ours alone (lib/chrome/private-dir.ts).
  *
  * Three layers make sure no Chrome outlives its owner:
  * 1. `close()` and the `exit` hook kill every process group synchronously;
- * 2. a tiny watchdog shell blocks on a pipe from the owner; when the owner dies by any means,
- *    even SIGKILL, the pipe closes and the watchdog kills the recorded groups and removes the run;
+ * 2. a tiny watchdog shell (lib/chrome/watchdog.ts) reads the browsers' pids from a pipe from the
+ *    owner; when the owner dies by any means, even SIGKILL, the pipe closes and the watchdog kills
+ *    those groups and removes the run. A watchdog that dies is replaced;
  * 3. a new manager reaps runs whose owner is dead (in case the watchdog died too).
+ *
+ * Layers 2 and 3 kill only a process that is provably a browser of ours: the same start time as
+ * recorded, and for the reaper also `--user-data-dir=<its profile folder>` on its command line,
+ * read from records in folders and files we own.
  */
 
 /** State letter (field 3) and start time in clock ticks since boot (field 22) of /proc/PID/stat. */
@@ -40,10 +47,13 @@ interface ProcessRecord {
 }
 
 function writeRecord(file: string, record: ProcessRecord): void {
-  fs.writeFileSync(file, JSON.stringify(record));
+  // 'wx': a new file, never through something already at that path.
+  fs.writeFileSync(file, JSON.stringify(record), { mode: 0o600, flag: 'wx' });
 }
 
+/** Reads a record file, if it is a regular file of ours (no symbolic link). */
 function readRecord(file: string): ProcessRecord | undefined {
+  if (!isOwnFile(lstat(file))) return undefined;
   try {
     const r = JSON.parse(fs.readFileSync(file, 'utf8')) as ProcessRecord;
     return Number.isInteger(r.pid) ? r : undefined;
@@ -52,14 +62,28 @@ function readRecord(file: string): ProcessRecord | undefined {
   }
 }
 
-/**
- * True when the recorded process still exists and is the same one (not a reused pid). A zombie
- * has exited: it counts only with `zombies` (a dead browser leader whose group may live on).
- */
-function isSameProcess(r: ProcessRecord, opts: { zombies: boolean }): boolean {
+/** True when the recorded process is alive and the same one (not a reused pid). */
+function isSameProcess(r: ProcessRecord): boolean {
   const stat = readStat(r.pid);
-  if (stat === undefined || (stat.state === 'Z' && !opts.zombies)) return false;
+  if (stat === undefined || stat.state === 'Z') return false;
   return r.startTicks === undefined || stat.startTicks === r.startTicks;
+}
+
+/**
+ * True when the recorded process is the browser we launched with `profileDir`: the same start
+ * time, and `--user-data-dir=<profileDir>` among its arguments. A record without a start time,
+ * or a zombie (its command line is empty), does not qualify: the reaper then kills nothing.
+ */
+function isOurBrowser(r: ProcessRecord, profileDir: string): boolean {
+  if (r.startTicks === undefined || readStat(r.pid)?.startTicks !== r.startTicks) return false;
+  let argv: string[];
+  try {
+    argv = fs.readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return false;
+  }
+  // Read the start time again: the pid might have been reused while we read its arguments.
+  return argv.includes(`--user-data-dir=${profileDir}`) && readStat(r.pid)?.startTicks === r.startTicks;
 }
 
 /** SIGKILLs a process group; a group that is gone already is fine. */
@@ -85,19 +109,6 @@ export async function removeDir(dir: string): Promise<void> {
   await fs.promises.rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }).catch(() => {});
 }
 
-const WATCHDOG_SCRIPT = [
-  'cat >/dev/null', // returns when the owner's end of the pipe closes: the owner exited or died
-  'for f in "$1"/b-*.json; do',
-  '  [ -f "$f" ] || continue',
-  '  pid=$(sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\' "$f")',
-  // No `--` before the negative pid: dash's kill builtin rejects it ("Illegal number: -").
-  '  [ -n "$pid" ] && kill -KILL "-$pid" 2>/dev/null',
-  'done',
-  // A Chrome still dying may add a file while rm runs ("Directory not empty"): try again.
-  'n=0',
-  'while [ -e "$1" ] && [ $n -lt 20 ]; do rm -rf "$1" 2>/dev/null || sleep 0.1; n=$((n+1)); done',
-].join('\n');
-
 const liveRuns = new Set<RunDir>();
 let exitHookInstalled = false;
 
@@ -109,55 +120,93 @@ function installExitHook(): void {
   });
 }
 
+/** Options of {@link RunDir}. */
+export interface RunDirOptions {
+  /**
+   * The runtime folder is the default one: if it fails the checks (see lib/chrome/private-dir.ts),
+   * use a fresh private folder instead of throwing a {@link RuntimeDirError}. @default false
+   */
+  readonly replaceIfUnsafe?: boolean;
+  /** Told when the watchdog died and another was started (or, with `gaveUp`, not). @default none */
+  readonly onWatchdogRestart?: ((e: WatchdogRestartEvent) => void) | undefined;
+}
+
 /** One manager's folder of browsers, with its watchdog and launch records. */
 export class RunDir {
+  /** The runtime folder in use: the one asked for, or its private replacement. */
+  readonly runtimeDir: string;
+  /** The runtime folder asked for. */
+  readonly requestedRuntimeDir: string;
   /** Absolute path of this run's folder. */
   readonly dir: string;
   /** Chrome's TMPDIR. */
   readonly tmpDir: string;
-  #watchdog: ChildProcess | undefined;
+  readonly #watchdog: Watchdog;
+  readonly #replaceIfUnsafe: boolean;
   #next = 0;
   readonly #browsers = new Map<number, string>();
 
-  constructor(runtimeDir: string) {
-    fs.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
-    this.dir = fs.mkdtempSync(path.join(runtimeDir, `run-${process.pid}-`));
+  /** Checks (or replaces) the runtime folder and makes a run folder in it; throws {@link RuntimeDirError}. */
+  constructor(runtimeDir: string, opts: RunDirOptions = {}) {
+    this.requestedRuntimeDir = runtimeDir;
+    this.#replaceIfUnsafe = opts.replaceIfUnsafe ?? false;
+    this.runtimeDir = prepareRuntimeDir(runtimeDir, { replaceIfUnsafe: this.#replaceIfUnsafe }).dir;
+    // mkdtemp makes the folder 0700 with a name nobody can take first.
+    this.dir = fs.mkdtempSync(path.join(this.runtimeDir, `run-${process.pid}-`));
     this.tmpDir = path.join(this.dir, 'tmp');
-    fs.mkdirSync(this.tmpDir);
+    fs.mkdirSync(this.tmpDir, { mode: 0o700 });
     writeRecord(path.join(this.dir, 'owner.json'), { pid: process.pid, startTicks: processStartTicks(process.pid) });
+    this.#watchdog = new Watchdog(this.dir, { onRestart: opts.onWatchdogRestart });
     liveRuns.add(this);
     installExitHook();
   }
 
-  /**
-   * Starts the watchdog with the first browser rather than with the run: spawning the shell takes
-   * a couple of ms, which then overlap the first Chrome's startup instead of adding to the first
-   * session's cold start. Before any browser there is nothing for it to kill; an owner killed in
-   * between leaves only this folder, which the next manager reaps.
-   */
-  #startWatchdog(): void {
-    if (this.#watchdog || !liveRuns.has(this)) return;
-    this.#watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'chrome-sessions-watchdog', this.dir], {
-      detached: true,
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    this.#watchdog.on('error', () => {}); // no /bin/sh: layers 1 and 3 still hold
-    this.#watchdog.unref();
-    (this.#watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  /** Pid of the watchdog shell, once a browser has been recorded. */
+  get watchdogPid(): number | undefined {
+    return this.#watchdog.pid;
   }
 
-  /** A fresh profile folder for one browser. */
+  /**
+   * Reaps orphaned runs in the runtime folder and, for a default folder, in the private
+   * replacements earlier managers made (removing those left empty). Returns how many runs.
+   */
+  reapOrphans(): number {
+    let reaped = reapOrphans(this.runtimeDir);
+    if (!this.#replaceIfUnsafe) return reaped;
+    for (const dir of replacementDirs(this.requestedRuntimeDir)) {
+      if (dir === this.runtimeDir) continue;
+      reaped += reapOrphans(dir);
+      // A manager creating its run in there right now has a fresh folder: only drop old ones.
+      const age = Date.now() - (lstat(dir)?.mtimeMs ?? Date.now());
+      if (age < 60_000) continue;
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        // not empty: a live owner's run
+      }
+    }
+    return reaped;
+  }
+
+  /** A fresh profile folder for one browser, private to us (0700). */
   newProfileDir(): string {
     const dir = path.join(this.dir, `b-${++this.#next}-${crypto.randomBytes(3).toString('hex')}`);
-    fs.mkdirSync(dir);
+    fs.mkdirSync(dir, { mode: 0o700 });
     return dir;
   }
 
-  /** Records a launched browser so that the watchdog and later reaps can kill it. */
+  /**
+   * Records a launched browser so that the watchdog and later reaps can kill it. The watchdog
+   * starts with the first browser rather than with the run: spawning the shell takes a couple of
+   * ms, which then overlap the first Chrome's startup instead of adding to the first session's
+   * cold start. Before any browser there is nothing for it to kill.
+   */
   recordBrowser(pid: number, profileDir: string): void {
     this.#browsers.set(pid, profileDir);
-    writeRecord(`${profileDir}.json`, { pid, startTicks: processStartTicks(pid) });
-    this.#startWatchdog();
+    const startTicks = processStartTicks(pid);
+    writeRecord(`${profileDir}.json`, { pid, startTicks });
+    // A browser already gone has no start time to match: nothing for the watchdog to kill.
+    if (startTicks !== undefined) this.#watchdog.add(pid, startTicks);
   }
 
   /** Forgets a browser that has exited. */
@@ -165,6 +214,7 @@ export class RunDir {
     const profileDir = this.#browsers.get(pid);
     if (profileDir === undefined) return;
     this.#browsers.delete(pid);
+    this.#watchdog.remove(pid);
     fs.rmSync(`${profileDir}.json`, { force: true });
   }
 
@@ -174,7 +224,7 @@ export class RunDir {
     for (const pid of this.#browsers.keys()) killGroup(pid);
     this.#browsers.clear();
     removeDirSync(this.dir);
-    this.#stopWatchdog();
+    this.#watchdog.stop();
   }
 
   /** Removes the folder after every browser has been closed the polite way. */
@@ -182,25 +232,20 @@ export class RunDir {
     if (!liveRuns.delete(this)) return;
     for (const pid of this.#browsers.keys()) killGroup(pid);
     this.#browsers.clear();
+    // Stopped first: a watchdog dying while the folder goes must not be restarted.
+    this.#watchdog.stop();
     await removeDir(this.dir);
-    this.#stopWatchdog();
-  }
-
-  #stopWatchdog(): void {
-    try {
-      this.#watchdog?.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-    this.#watchdog = undefined;
   }
 }
 
 /**
  * Kills the browsers of runs whose owner process is dead and removes those runs. Runs of a live
- * owner (another manager, maybe in another process) are left alone. Returns how many were reaped.
+ * owner (another manager, maybe in another process) are left alone, and so is anything that is
+ * not ours (another uid, a symbolic link): we neither read it nor remove it. Within a run of
+ * ours, a process is killed only when {@link isOurBrowser} says so. Returns how many runs were reaped.
  */
 export function reapOrphans(runtimeDir: string): number {
+  if (!isOwnDir(lstat(runtimeDir))) return 0;
   let entries: string[];
   try {
     entries = fs.readdirSync(runtimeDir);
@@ -211,18 +256,25 @@ export function reapOrphans(runtimeDir: string): number {
   for (const name of entries) {
     if (!name.startsWith('run-')) continue;
     const dir = path.join(runtimeDir, name);
+    const st = lstat(dir);
+    if (!isOwnDir(st)) continue;
     const owner = readRecord(path.join(dir, 'owner.json'));
     if (owner === undefined) {
       // A run being created right now has no owner.json for a moment: only reap old ones.
-      const age = Date.now() - (fs.statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age < 60_000) continue;
-    } else if (isSameProcess(owner, { zombies: false })) {
+      if (Date.now() - st.mtimeMs < 60_000) continue;
+    } else if (isSameProcess(owner)) {
       continue;
     }
-    for (const file of fs.readdirSync(dir, { withFileTypes: true })) {
+    let files: fs.Dirent[];
+    try {
+      files = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const file of files) {
       if (!file.isFile() || !/^b-.*\.json$/.test(file.name)) continue;
       const r = readRecord(path.join(dir, file.name));
-      if (r && isSameProcess(r, { zombies: true })) killGroup(r.pid);
+      if (r && isOurBrowser(r, path.join(dir, file.name.slice(0, -'.json'.length)))) killGroup(r.pid);
     }
     removeDirSync(dir);
     reaped++;

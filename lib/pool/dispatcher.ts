@@ -1,72 +1,11 @@
 import { launchKey, type ExitInfo, type LaunchSpec } from '../chrome/launch.js';
 import type { Clock } from '../clock.js';
-import { ChromeSessionsError, CreateAbortedError, LaunchError, ManagerClosedError, QueueFullError, QueueTimeoutError } from '../errors.js';
+import { LaunchError, ManagerClosedError, QueueFullError, QueueTimeoutError } from '../errors.js';
 import { settleWithin } from '../deadline.js';
-import type { BrowserFactory, BrowserState, DispatcherOptions, PoolBrowser, PoolStats, RetireReason } from './types.js';
+import { PendingCreate, PoolEntry, abortError, launchError, recycleReason, type Lease } from './entries.js';
+import type { AcquireOptions, BrowserFactory, BrowserState, DispatcherEvents, DispatcherOptions, PoolBrowser, PoolStats, RetireReason } from './types.js';
 
-/** One browser of the pool, with its one state. Counts are derived from these, never kept by hand. */
-export class PoolEntry<B extends PoolBrowser> {
-  state: BrowserState = 'launching';
-  /** Set once launched. */
-  browser: B | undefined;
-  /** Sessions it has served. */
-  sessionsServed = 0;
-  /** The create a launch is for; undefined for a warm spare (any create may adopt it). */
-  owner: PendingCreate<B> | undefined;
-
-  constructor(
-    readonly key: string,
-    readonly spec: LaunchSpec,
-  ) {}
-}
-
-/** A browser lent to one session; give it back with {@link Dispatcher.release}. */
-export interface Lease<B extends PoolBrowser> {
-  readonly browser: B;
-  readonly entry: PoolEntry<B>;
-}
-
-/** What the dispatcher reports (the manager turns these into its events). */
-export interface DispatcherEvents {
-  browserLaunched(pid: number, spec: LaunchSpec, launchMs: number): void;
-  browserExited(pid: number, info: ExitInfo, expected: boolean): void;
-  browserReset(pid: number, ms: number): void;
-  browserRecycled(pid: number, reason: RetireReason): void;
-}
-
-/** A create waiting for a browser (tarn's `PendingOperation`): a promise, a deadline, an abort. */
-class PendingCreate<B extends PoolBrowser> {
-  /** Its own launch, once one is started for it (or a warm one it adopted). */
-  launch: PoolEntry<B> | undefined;
-  settled = false;
-  readonly promise: Promise<Lease<B>>;
-  resolve!: (lease: Lease<B>) => void;
-  reject!: (err: Error) => void;
-  /** Clears the queue timer and the abort listener. */
-  cleanup: () => void = () => {};
-  /** Clears the queue timer only (its launch has started: `launchTimeoutMs` bounds it now). */
-  stopQueueTimer: () => void = () => {};
-
-  constructor(
-    readonly seq: number,
-    readonly priority: number,
-    readonly key: string,
-    readonly spec: LaunchSpec,
-  ) {
-    this.promise = new Promise<Lease<B>>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
-}
-
-/** Options of one {@link Dispatcher.acquire}. */
-export interface AcquireOptions {
-  /** Higher is served first; FIFO within a priority. @default 0 */
-  readonly priority?: number;
-  /** Cancels the wait (rejects with its reason if that is one of ours, else `CreateAbortedError`). */
-  readonly signal?: AbortSignal;
-}
+export type { AcquireOptions, DispatcherEvents, Lease, PoolEntry };
 
 /** A wait for a warm launch that failed before the pool tries another. */
 const WARM_RETRY_MS = 1000;
@@ -173,7 +112,7 @@ export class Dispatcher<B extends PoolBrowser> {
     const e = lease.entry;
     if (e.state !== 'busy') return;
     e.sessionsServed++;
-    const reason = retire ?? (this.#closed ? 'surplus' : this.#recycleReason(e));
+    const reason = retire ?? (this.#closed ? 'surplus' : recycleReason(e, this.#opts));
     if (reason) this.#retire(e, reason);
     else this.#reset(e);
     this.dispatch();
@@ -416,17 +355,6 @@ export class Dispatcher<B extends PoolBrowser> {
     this.dispatch();
   }
 
-  #recycleReason(e: PoolEntry<B>): RetireReason | undefined {
-    const o = this.#opts;
-    const b = e.browser!;
-    if (!o.reuse) return 'no_reuse';
-    if (!b.usable) return 'crashed';
-    if (o.maxSessionsPerBrowser > 0 && e.sessionsServed >= o.maxSessionsPerBrowser) return 'max_sessions';
-    if (o.maxBrowserAgeMs > 0 && Date.now() - b.startedAt >= o.maxBrowserAgeMs) return 'max_age';
-    if (o.maxBrowserRssBytes > 0 && b.rssBytes() > o.maxBrowserRssBytes) return 'max_rss';
-    return undefined;
-  }
-
   /** Makes room for `key` by retiring an idle browser of another launch configuration. */
   #evictIdleOtherThan(key: string): boolean {
     for (const e of this.#entries) {
@@ -459,16 +387,4 @@ export class Dispatcher<B extends PoolBrowser> {
     const tracked = p.finally(() => this.#inFlight.delete(tracked));
     this.#inFlight.add(tracked);
   }
-}
-
-/** The error a create gets when its signal aborts: the reason when it is one of ours. */
-function abortError(reason: unknown): Error {
-  if (reason instanceof ChromeSessionsError) return reason;
-  return new CreateAbortedError('signal aborted', { cause: reason });
-}
-
-/** A launch failure as a typed error. */
-function launchError(err: unknown, spec: LaunchSpec): Error {
-  if (err instanceof ChromeSessionsError) return err;
-  return new LaunchError(`Could not attach to Chrome: ${(err as Error)?.message ?? String(err)}`, spec.executablePath, '', { cause: err });
 }

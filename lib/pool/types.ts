@@ -74,3 +74,19 @@ export interface PoolStats {
   recycles: number;
   resetMsP50: number | undefined;
 }
+
+/** What the dispatcher reports (the manager turns these into its events). */
+export interface DispatcherEvents {
+  browserLaunched(pid: number, spec: LaunchSpec, launchMs: number): void;
+  browserExited(pid: number, info: ExitInfo, expected: boolean): void;
+  browserReset(pid: number, ms: number): void;
+  browserRecycled(pid: number, reason: RetireReason): void;
+}
+
+/** Options of one {@link Dispatcher.acquire}. */
+export interface AcquireOptions {
+  /** Higher is served first; FIFO within a priority. @default 0 */
+  readonly priority?: number;
+  /** Cancels the wait (rejects with its reason if that is one of ours, else `CreateAbortedError`). */
+  readonly signal?: AbortSignal;
+}
