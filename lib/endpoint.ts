@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import { AttachedTargets } from './attached-targets.js';
 
 /** What the endpoint needs to route a client to a session's browser. */
 export interface EndpointRoute {
@@ -48,6 +49,7 @@ interface Client {
   readonly upstream: WebSocket;
   alive: boolean;
   closeReason: ClientCloseReason | undefined;
+  readonly targets: AttachedTargets;
 }
 
 const MAX_PAYLOAD = 256 * 1024 * 1024;
@@ -125,9 +127,8 @@ export class SessionEndpoint {
     for (const c of clients) {
       c.closeReason ??= reason;
       closed.push(new Promise((resolve) => c.socket.once('close', () => resolve())));
-      c.socket.close(1001, 'session ended');
-      setTimeout(() => c.socket.terminate(), CLOSE_GRACE_MS).unref();
       c.upstream.terminate();
+      this.#end(c, 1001, 'session ended');
     }
     await Promise.all(closed);
   }
@@ -175,6 +176,7 @@ export class SessionEndpoint {
       upstream,
       alive: true,
       closeReason: undefined,
+      targets: new AttachedTargets(),
     };
     let set = this.#clients.get(sessionId);
     if (!set) this.#clients.set(sessionId, (set = new Set()));
@@ -202,15 +204,15 @@ export class SessionEndpoint {
     // Chrome went away, or never answered, before the client's handshake finished.
     if (upstream.readyState >= WebSocket.CLOSING) {
       client.closeReason ??= 'browser_gone';
-      queueMicrotask(() => socket.close(1011, 'browser connection closed'));
+      queueMicrotask(() => this.#end(client, 1011, 'browser connection closed'));
     }
     upstream.on('message', (data, isBinary) => {
+      if (!isBinary) client.targets.observe(data);
       if (socket.readyState === WebSocket.OPEN) socket.send(data, { binary: isBinary });
     });
     upstream.on('close', () => {
       client.closeReason ??= 'browser_gone';
-      if (socket.readyState === WebSocket.OPEN) socket.close(1011, 'browser connection closed');
-      setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
+      this.#end(client, 1011, 'browser connection closed');
     });
     socket.on('error', () => {});
     socket.on('close', () => {
@@ -221,6 +223,18 @@ export class SessionEndpoint {
       this.#hooks.clientDisconnected(sessionId, client.info, client.closeReason, set.size);
     });
     this.#hooks.clientConnected(sessionId, client.info, set.size);
+  }
+
+  /**
+   * Closes a client as Chrome would close it: its targets destroyed first (see
+   * {@link AttachedTargets}), then the close frame; cut off if it does not complete the close.
+   */
+  #end(c: Client, code: number, reason: string): void {
+    if (c.socket.readyState === WebSocket.OPEN) {
+      for (const event of c.targets.farewell()) c.socket.send(event);
+      c.socket.close(code, reason);
+    }
+    setTimeout(() => c.socket.terminate(), CLOSE_GRACE_MS).unref();
   }
 
   /** Answers a client's `Browser.close` itself; true when the message was one. */
