@@ -1,7 +1,8 @@
 import puppeteer from 'puppeteer-core';
 import { chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidOptionError, SessionClosedError, SessionManager, type Clock, type SessionInfo, type SessionManagerOptions } from '../lib/index.js';
+import { InvalidOptionError, SessionClosedError, SessionManager, type SessionInfo, type SessionManagerOptions } from '../lib/index.js';
+import { FakeClock } from './fakes.js';
 import { isAlive, nextEvent, startServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -29,56 +30,73 @@ function closedEvent(m: SessionManager, id: string, timeoutMs = 10_000): Promise
   return nextEvent<[SessionInfo]>(m, 'sessionClosed', (s) => s.id === id, timeoutMs).then(([s]) => s);
 }
 
-describe('timeouts', () => {
+describe('timeouts (on an injected clock: the rules are about time, the test need not wait for it)', () => {
   it('closes a session at its timeoutMs with stopReason timeout, after a sessionExpiring warning', async () => {
-    const m = manager({ expiryWarningMs: 200 });
+    const clock = new FakeClock();
+    const m = manager({ expiryWarningMs: 200, clock });
     const s = await m.create({ timeoutMs: 600 });
     const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
-    const [warning] = await nextEvent<[{ sessionId: string; inMs: number; expiresAt: string }]>(m, 'sessionExpiring', (e) => e.sessionId === s.id);
-    expect(warning.expiresAt).toBe(s.expiresAt);
-    expect(warning.inMs).toBeLessThanOrEqual(200);
+    const warned = nextEvent<[{ sessionId: string; inMs: number; expiresAt: string }]>(m, 'sessionExpiring', (e) => e.sessionId === s.id);
+    clock.advance(399);
     expect(m.get(s.id).status).toBe('active');
-    const closed = await closedEvent(m, s.id);
-    expect(closed).toMatchObject({ status: 'closed', stopReason: 'timeout' });
+    clock.advance(1);
+    const [warning] = await warned;
+    expect(warning).toEqual({ sessionId: s.id, expiresAt: s.expiresAt, inMs: 200 });
+    const closed = closedEvent(m, s.id);
+    clock.advance(199);
+    expect(m.get(s.id).status).toBe('active');
+    clock.advance(1);
+    expect(await closed).toMatchObject({ status: 'closed', stopReason: 'timeout' });
     expect(browser.connected).toBe(false);
   });
 
   it('accepts Hyperbrowser timeoutMinutes', async () => {
-    const m = manager();
-    const s = await m.create({ timeoutMinutes: 0.01 });
-    expect(s.timeoutMs).toBe(600);
-    expect((await closedEvent(m, s.id)).stopReason).toBe('timeout');
+    const clock = new FakeClock();
+    const m = manager({ clock });
+    const s = await m.create({ timeoutMinutes: 0.5 });
+    expect(s.timeoutMs).toBe(30_000);
+    const closed = closedEvent(m, s.id);
+    clock.advance(29_999);
+    expect(m.get(s.id).status).toBe('active');
+    clock.advance(1);
+    expect((await closed).stopReason).toBe('timeout');
   });
 
   it('extend() moves the expiry; extending an ended session throws SessionClosedError', async () => {
-    const m = manager();
+    const clock = new FakeClock();
+    const m = manager({ clock });
     const s = await m.create({ timeoutMs: 400 });
     const extended = m.extend(s.id, 600);
     expect(Date.parse(extended.expiresAt!) - Date.parse(s.expiresAt!)).toBe(600);
-    const closed = await closedEvent(m, s.id);
-    expect(closed.stopReason).toBe('timeout');
-    expect(Date.parse(closed.closedAt!)).toBeGreaterThanOrEqual(Date.parse(extended.expiresAt!) - 5);
+    const closed = closedEvent(m, s.id);
+    clock.advance(999);
+    expect(m.get(s.id).status).toBe('active');
+    clock.advance(1);
+    expect(await closed).toMatchObject({ stopReason: 'timeout', closedAt: extended.expiresAt });
     expect(() => m.extend(s.id, 1000)).toThrow(SessionClosedError);
     expect(() => m.extend(s.id, 0)).toThrow(InvalidOptionError);
   });
 
   it('idleTimeoutMs stops a session without client traffic, and traffic keeps it alive', async () => {
-    const m = manager();
+    const clock = new FakeClock();
+    const m = manager({ clock });
     const s = await m.create({ idleTimeoutMs: 500 });
     const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
     const page = (await browser.pages())[0]!;
-    const started = Date.now();
-    // Traffic every 100 ms for ~1 s: twice the idle timeout, and the session must survive it.
-    while (Date.now() - started < 1000) {
+    // Traffic every 400 ms for 2 s: four times the idle timeout, and the session must survive it.
+    for (let i = 0; i < 5; i++) {
+      clock.advance(400);
       await page.evaluate(() => 1);
-      await new Promise((r) => setTimeout(r, 100));
     }
     expect(m.get(s.id).status).toBe('active');
-    const closed = await closedEvent(m, s.id);
-    expect(closed.stopReason).toBe('idle');
+    const closed = closedEvent(m, s.id);
+    clock.advance(499);
+    expect(m.get(s.id).status).toBe('active');
+    clock.advance(1);
+    expect((await closed).stopReason).toBe('idle');
   });
 
-  it('caps timeouts and extensions at maxTimeoutMs (24 h by default), on an injected clock', async () => {
+  it('caps timeouts and extensions at maxTimeoutMs (24 h by default)', async () => {
     const clock = new FakeClock();
     const m = manager({ clock, healthCheckIntervalMs: 0 });
     await expect(m.create({ timeoutMs: 24 * 3600_000 + 1 })).rejects.toThrow(InvalidOptionError);
@@ -91,6 +109,19 @@ describe('timeouts', () => {
     const closed = closedEvent(m, s.id);
     clock.advance(1);
     expect((await closed).stopReason).toBe('timeout');
+  });
+
+  it('refuses durations Node cannot time (over 2^31-1 ms), which would otherwise fire at once', async () => {
+    const big = 2 ** 31;
+    for (const option of ['maxTimeoutMs', 'defaultTimeoutMs', 'idleTimeoutMs', 'launchTimeoutMs', 'queueTimeoutMs', 'disconnectGraceMs', 'healthCheckIntervalMs']) {
+      expect(() => new SessionManager({ [option]: big })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', option }));
+    }
+    const m = manager({ maxTimeoutMs: 2 ** 31 - 1 });
+    await expect(m.create({ timeoutMs: 30 * 24 * 3600_000 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'create.timeoutMs' });
+    await expect(m.create({ idleTimeoutMs: big })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'create.idleTimeoutMs' });
+    const s = await m.create({ timeoutMs: 60_000 });
+    expect(() => m.extend(s.id, big)).toThrow(expect.objectContaining({ option: 'extend.ms' }));
+    expect(m.get(s.id).status).toBe('active');
   });
 });
 
@@ -112,31 +143,38 @@ describe('disconnects and keepAlive', () => {
   });
 
   it('disconnectGraceMs lets a client reconnect first', async () => {
-    const m = manager({ disconnectGraceMs: 400 });
+    const clock = new FakeClock();
+    const m = manager({ disconnectGraceMs: 400, clock });
     const s = await m.create();
     const first = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
-    await first.disconnect();
+    await Promise.all([nextEvent(m, 'clientDisconnected'), first.disconnect()]);
+    clock.advance(399);
     const second = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
-    await new Promise((r) => setTimeout(r, 600));
+    clock.advance(600);
     expect(m.get(s.id).status).toBe('active');
     const closed = closedEvent(m, s.id);
-    await second.disconnect();
-    const t0 = Date.now();
+    await Promise.all([nextEvent(m, 'clientDisconnected'), second.disconnect()]);
+    clock.advance(399);
+    expect(m.get(s.id).status).toBe('active');
+    clock.advance(1);
     expect((await closed).stopReason).toBe('client_disconnected');
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
   });
 
   it('create({ keepAlive: true }) survives disconnects until its timeout', async () => {
-    const m = manager();
+    const clock = new FakeClock();
+    const m = manager({ clock });
     const s = await m.create({ keepAlive: true, timeoutMs: 1500 });
     const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
     const [[ev]] = await Promise.all([nextEvent<[{ willStop: boolean }]>(m, 'clientDisconnected'), browser.disconnect()]);
     expect(ev.willStop).toBe(false);
     const again = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
     expect((await again.pages()).length).toBe(1);
-    await again.disconnect();
+    await Promise.all([nextEvent(m, 'clientDisconnected'), again.disconnect()]);
+    clock.advance(1499);
     expect(m.get(s.id).status).toBe('active');
-    expect((await closedEvent(m, s.id)).stopReason).toBe('timeout');
+    const closed = closedEvent(m, s.id);
+    clock.advance(1);
+    expect((await closed).stopReason).toBe('timeout');
   });
 
   it.each([
@@ -145,9 +183,13 @@ describe('disconnects and keepAlive', () => {
   ])('&keepAlive=true on the endpoint (as Hyperbrowser writes it) keeps the session, with %s', async (_name, connectAndLeave) => {
     const m = manager();
     const s = await m.create();
-    const [connected] = await Promise.all([nextEvent<[{ keepAlive: boolean }]>(m, 'clientConnected'), connectAndLeave(`${s.wsEndpoint}&keepAlive=true`)]);
+    const [connected, left] = await Promise.all([
+      nextEvent<[{ keepAlive: boolean }]>(m, 'clientConnected'),
+      nextEvent<[{ willStop: boolean; clients: number }]>(m, 'clientDisconnected'),
+      connectAndLeave(`${s.wsEndpoint}&keepAlive=true`),
+    ]);
     expect(connected[0].keepAlive).toBe(true);
-    await new Promise((r) => setTimeout(r, 200));
+    expect(left[0]).toMatchObject({ willStop: false, clients: 0 });
     expect(m.get(s.id)).toMatchObject({ status: 'active', keepAlive: true, clients: 0 });
     await m.stop(s.id);
   });
@@ -186,27 +228,3 @@ describe('disconnects and keepAlive', () => {
     expect(next.browserPid).toBe(s.browserPid);
   });
 });
-
-/** A manual clock: timers fire only when the test advances time. */
-class FakeClock implements Clock {
-  #now = Date.now();
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #next = 0;
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.#next;
-    this.#timers.set(id, { at: this.#now + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    this.#now += ms;
-    for (const [id, t] of [...this.#timers].sort((a, b) => a[1].at - b[1].at)) {
-      if (t.at <= this.#now && this.#timers.delete(id)) t.fn();
-    }
-  }
-}

@@ -8,6 +8,7 @@ import {
   type SessionInfo,
   type SessionManagerOptions,
 } from '../lib/index.js';
+import { FakeClock } from './fakes.js';
 import { nextEvent } from './helpers.js';
 
 let managers: SessionManager[] = [];
@@ -48,12 +49,18 @@ describe('queueing', () => {
     expect(m.list().totalCount).toBe(2);
   });
 
-  it('queueTimeoutMs rejects a create that waited too long with QueueTimeoutError', async () => {
-    const { m } = await busyManager({ queueTimeoutMs: 200 });
-    const t0 = Date.now();
-    await expect(m.create()).rejects.toBeInstanceOf(QueueTimeoutError);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
-    expect(m.list({ status: 'closed' }).sessions[0]).toMatchObject({ stopReason: 'cancelled' });
+  it('queueTimeoutMs rejects a create that waited too long with QueueTimeoutError (injected clock)', async () => {
+    const clock = new FakeClock();
+    const { m } = await busyManager({ queueTimeoutMs: 200, clock });
+    const create = m.create();
+    const [queued] = await nextEvent<[SessionInfo]>(m, 'sessionQueued');
+    clock.advance(199);
+    expect(m.get(queued.id).status).toBe('pending');
+    clock.advance(1);
+    const err = await create.then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(QueueTimeoutError);
+    expect(err).toMatchObject({ code: 'ERR_QUEUE_TIMEOUT' });
+    expect(m.get(queued.id)).toMatchObject({ status: 'closed', stopReason: 'cancelled' });
   });
 
   it('an AbortSignal cancels a waiting create; an aborted signal rejects at once', async () => {
@@ -62,8 +69,14 @@ describe('queueing', () => {
     const create = m.create({ signal: ac.signal });
     await nextEvent(m, 'sessionQueued');
     ac.abort(new Error('user gave up'));
-    await expect(create).rejects.toMatchObject({ code: 'ERR_CREATE_ABORTED' });
-    await expect(m.create({ signal: AbortSignal.abort() })).rejects.toThrow();
+    const aborted = await create.then(() => undefined, (e: unknown) => e);
+    expect(aborted).toBeInstanceOf(CreateAbortedError);
+    expect(aborted).toMatchObject({ code: 'ERR_CREATE_ABORTED', cause: new Error('user gave up') });
+    // Already aborted: the same typed error at once, not a DOMException, and nothing recorded.
+    const before = m.list().totalCount;
+    const early = await m.create({ signal: AbortSignal.abort() }).then(() => undefined, (e: unknown) => e);
+    expect(early).toBeInstanceOf(CreateAbortedError);
+    expect(m.list().totalCount).toBe(before);
     expect(m.stats().pending).toBe(0);
   });
 
