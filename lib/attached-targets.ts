@@ -10,37 +10,66 @@ function asBuffer(data: RawData): Buffer {
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
 }
 
+interface Attachment {
+  readonly targetId: string;
+  /** The session the attach was announced on (flat mode: a child of a tab), if any. */
+  readonly parent: string | undefined;
+}
+
+interface TargetEvent {
+  sessionId?: unknown;
+  params?: { sessionId?: unknown; targetId?: unknown; targetInfo?: { targetId?: unknown } };
+}
+
 /**
- * The targets Chrome has told one client it is attached to, so that the endpoint can end the
- * client the way Chrome ends a browser that closes normally: `Target.targetDestroyed` for each,
- * then the close frame. Without those events a client cut off while it connects can wait
- * forever: `puppeteer.connect()` awaits the page target of every tab it auto-attached, and a
- * closed socket does not end that wait. Costs a 40-byte look at each Chrome-to-client message;
- * only the rare attach and detach events are parsed.
+ * The sessions and targets Chrome has told one client about, so that the endpoint can end the
+ * client the way Chrome ends a browser that closes normally: `Target.detachedFromTarget` for
+ * each attached session (children first), `Target.targetDestroyed` for each target, then the
+ * close frame. Without these events a client cut off while it connects can wait until its own
+ * timeout or forever: `puppeteer.connect()` awaits the page target of every tab it auto-attached
+ * and Playwright's `connectOverCDP()` the initialisation of every page, and a closed socket ends
+ * neither wait. Costs a 40-byte look at each Chrome-to-client message; only the rare attach,
+ * detach and destroy events are parsed.
  */
 export class AttachedTargets {
-  readonly #ids = new Set<string>();
+  /** Attached sessions by session id, in the order Chrome announced them. */
+  readonly #sessions = new Map<string, Attachment>();
+  readonly #targets = new Set<string>();
 
-  /** Notes attach and detach events in a message from Chrome to the client. */
+  /** Notes attach, detach and destroy events in a message from Chrome to the client. */
   observe(data: RawData): void {
     const buf = asBuffer(data);
     const head = buf.subarray(0, HEAD_BYTES).toString('latin1');
-    const attached = head.startsWith(ATTACHED);
-    if (!attached && !head.startsWith(DETACHED) && !head.startsWith(DESTROYED)) return;
-    let msg: { params?: { targetId?: unknown; targetInfo?: { targetId?: unknown } } };
+    const kind = head.startsWith(ATTACHED) ? 'attached' : head.startsWith(DETACHED) ? 'detached' : head.startsWith(DESTROYED) ? 'destroyed' : undefined;
+    if (!kind) return;
+    let msg: TargetEvent;
     try {
-      msg = JSON.parse(buf.toString());
+      msg = JSON.parse(buf.toString()) as TargetEvent;
     } catch {
       return;
     }
-    const id = attached ? msg.params?.targetInfo?.targetId : msg.params?.targetId;
-    if (typeof id !== 'string') return;
-    if (attached) this.#ids.add(id);
-    else this.#ids.delete(id);
+    const p = msg.params ?? {};
+    if (kind === 'attached') {
+      const targetId = p.targetInfo?.targetId;
+      if (typeof targetId !== 'string' || typeof p.sessionId !== 'string') return;
+      this.#sessions.set(p.sessionId, { targetId, parent: typeof msg.sessionId === 'string' ? msg.sessionId : undefined });
+      this.#targets.add(targetId);
+    } else if (kind === 'detached') {
+      if (typeof p.sessionId === 'string') this.#sessions.delete(p.sessionId);
+    } else if (typeof p.targetId === 'string') {
+      this.#targets.delete(p.targetId);
+    }
   }
 
-  /** The `Target.targetDestroyed` events to send before closing the client. */
+  /** The events to send before closing the client, in the order Chrome would send them. */
   farewell(): string[] {
-    return [...this.#ids].map((targetId) => JSON.stringify({ method: 'Target.targetDestroyed', params: { targetId } }));
+    const out: string[] = [];
+    for (const [sessionId, a] of [...this.#sessions].reverse()) {
+      const event: Record<string, unknown> = { method: 'Target.detachedFromTarget', params: { sessionId, targetId: a.targetId } };
+      if (a.parent !== undefined) event.sessionId = a.parent;
+      out.push(JSON.stringify(event));
+    }
+    for (const targetId of this.#targets) out.push(JSON.stringify({ method: 'Target.targetDestroyed', params: { targetId } }));
+    return out;
   }
 }

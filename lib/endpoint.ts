@@ -150,22 +150,29 @@ export class SessionEndpoint {
     if (!route) return refuse(socket, 404, `No active session ${sessionId}\n`);
     if (!tokenMatches(url.searchParams.get('token') ?? '', route.token)) return refuse(socket, 401, 'Wrong or missing token\n');
     const keepAlive = url.searchParams.get('keepAlive') === 'true';
-    // Dial Chrome while the client's handshake completes: the two handshakes overlap.
+    // The client's upgrade completes only once Chrome's own socket is open: a browser that died
+    // or froze is refused with a plain HTTP error, which every client turns into a failed
+    // connect, instead of a socket that opens and closes at once (which some clients miss).
     const upstream = new WebSocket(route.upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD, handshakeTimeout: UPSTREAM_HANDSHAKE_MS });
+    let decided = false;
+    const decide = (): boolean => {
+      const first = !decided;
+      decided = true;
+      socket.off('close', onClientGone);
+      return first;
+    };
+    const onClientGone = () => decide() && upstream.terminate();
+    socket.once('close', onClientGone);
     upstream.on('error', () => {});
-    socket.once('close', () => {
-      if (!upgraded) upstream.terminate();
-    });
-    let upgraded = false;
-    this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      upgraded = true;
-      // The session may have ended during the handshake: its clients were closed without this one.
+    upstream.once('close', () => decide() && refuse(socket, 502, `The browser of session ${sessionId} is not reachable\n`));
+    upstream.once('open', () => {
+      if (!decide()) return;
+      // The session may have ended while Chrome's socket opened: its clients were closed without this one.
       if (this.#hooks.route(sessionId)?.token !== route.token) {
         upstream.terminate();
-        ws.close(1001, 'session ended');
-        return;
+        return refuse(socket, 404, `No active session ${sessionId}\n`);
       }
-      this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '');
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? ''));
     });
   }
 
@@ -181,7 +188,6 @@ export class SessionEndpoint {
     let set = this.#clients.get(sessionId);
     if (!set) this.#clients.set(sessionId, (set = new Set()));
     set.add(client);
-    const queued: [RawData, boolean][] = [];
 
     socket.on('message', (data, isBinary) => {
       this.#hooks.clientTraffic(sessionId);
@@ -190,18 +196,11 @@ export class SessionEndpoint {
         return;
       }
       if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
-      else if (upstream.readyState === WebSocket.CONNECTING) queued.push([data, isBinary]);
     });
     socket.on('pong', () => {
       client.alive = true;
     });
-    const flush = () => {
-      for (const [data, isBinary] of queued) upstream.send(data, { binary: isBinary });
-      queued.length = 0;
-    };
-    if (upstream.readyState === WebSocket.OPEN) flush();
-    else upstream.once('open', flush);
-    // Chrome went away, or never answered, before the client's handshake finished.
+    // Chrome went away between its socket opening and the client's upgrade completing.
     if (upstream.readyState >= WebSocket.CLOSING) {
       client.closeReason ??= 'browser_gone';
       queueMicrotask(() => this.#end(client, 1011, 'browser connection closed'));

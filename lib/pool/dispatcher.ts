@@ -328,7 +328,9 @@ export class Dispatcher<B extends PoolBrowser> {
       ).then((ok) => {
         if (e.state !== 'resetting') return; // it died meanwhile and was retired
         if (!ok || this.#closed) {
-          this.#retire(e, this.#closed ? 'surplus' : 'reset_failed', { quiet: this.#closed });
+          // A reset that failed because the browser died is a crash, not a failed reset.
+          const reason = this.#closed ? 'surplus' : e.browser!.usable ? 'reset_failed' : 'crashed';
+          this.#retire(e, reason, { quiet: this.#closed });
         } else {
           const took = performance.now() - t0;
           this.#totals.resets++;
