@@ -1,0 +1,123 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The package as npm publishes it: `npm pack` (its `prepack` builds dist/), then a consumer
+ * project that installs the tarball and loads it with `require` and `import`, and type-checks a
+ * .cts and a .mts file against it.
+ */
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+
+let tmp: string;
+let consumer: string;
+let packed: { filename: string; files: { path: string }[] };
+
+/** Runs a command, failing with its output. */
+async function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  try {
+    const { stdout } = await run(cmd, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 16 << 20 });
+    return stdout;
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+  }
+}
+
+/**
+ * The registry is not needed: the consumer's node_modules first gets links to the package's
+ * runtime dependencies as the repository installed them, and npm then accepts them as they are
+ * and installs only the tarball (`--offline` fails on anything it would have to fetch). `extras`
+ * (@types/node for tsc) are linked afterwards.
+ */
+async function installTarball(dir: string, tgz: string, deps: readonly string[], extras: readonly string[]): Promise<void> {
+  const link = (name: string) => {
+    fs.mkdirSync(path.dirname(path.join(dir, 'node_modules', name)), { recursive: true });
+    fs.symlinkSync(path.join(root, 'node_modules', name), path.join(dir, 'node_modules', name), 'dir');
+  };
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+  deps.forEach(link);
+  await sh('npm', ['install', '--offline', '--no-audit', '--no-fund', tgz], dir);
+  // After the install, which prunes what the consumer does not depend on.
+  extras.forEach(link);
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chrome-sessions-pack-'));
+  const out = await sh('npm', ['pack', '--json', '--pack-destination', tmp], root, { npm_config_loglevel: 'error' });
+  // `prepack` prints the build's output before the JSON.
+  packed = (JSON.parse(out.slice(out.indexOf('[\n'))) as (typeof packed)[])[0]!;
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  consumer = path.join(tmp, 'consumer');
+  fs.mkdirSync(consumer);
+  await installTarball(consumer, path.join(tmp, packed.filename), Object.keys(manifest.dependencies ?? {}), ['@types/node']);
+}, 60_000);
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the packed tarball', () => {
+  it('holds dist (ESM, CommonJS, types), README.md, LICENSE and package.json, and nothing of the sources or tests', () => {
+    const files = packed.files.map((f) => f.path);
+    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
+      expect(files, f).toContain(f);
+    }
+    const outside = files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f));
+    expect(outside).toEqual([]);
+    expect(files.filter((f) => /^(lib|test|benchmarks|demo|dist\/bench)\//.test(f))).toEqual([]);
+  });
+
+  it('loads with require() from CommonJS', async () => {
+    const out = await sh(process.execPath, ['-e', `
+      const m = require('chrome-sessions');
+      console.log(JSON.stringify({ manager: typeof m.SessionManager, error: typeof m.ChromeSessionsError, file: require.resolve('chrome-sessions') }));
+    `], consumer);
+    const r = JSON.parse(out) as { manager: string; error: string; file: string };
+    expect(r).toMatchObject({ manager: 'function', error: 'function' });
+    expect(r.file).toMatch(/node_modules\/chrome-sessions\/dist\/cjs\/index\.js$/);
+  });
+
+  it('loads with import from ESM', async () => {
+    const out = await sh(process.execPath, ['--input-type=module', '-e', `
+      import { SessionManager, ChromeSessionsError } from 'chrome-sessions';
+      console.log(JSON.stringify({ manager: typeof SessionManager, error: typeof ChromeSessionsError, file: import.meta.resolve('chrome-sessions') }));
+    `], consumer);
+    const r = JSON.parse(out) as { manager: string; error: string; file: string };
+    expect(r).toMatchObject({ manager: 'function', error: 'function' });
+    expect(r.file).toMatch(/node_modules\/chrome-sessions\/dist\/index\.js$/);
+  });
+
+  it('type-checks a .cts and a .mts consumer', async () => {
+    const body = `
+      const manager = new SessionManager({ maxConcurrent: 1 });
+      // @ts-expect-error maxConcurrent is a number: the types are real, not any
+      new SessionManager({ maxConcurrent: 'two' });
+      export async function main(): Promise<string> {
+        const session = await manager.create({ timeoutMs: 1000 });
+        const url: string = session.wsEndpoint;
+        await manager.stop(session.id);
+        const err: ChromeSessionsError | undefined = undefined;
+        void err;
+        return url;
+      }
+    `;
+    fs.writeFileSync(path.join(consumer, 'cjs.cts'), `import { SessionManager, ChromeSessionsError } from 'chrome-sessions';\n${body}`);
+    fs.writeFileSync(path.join(consumer, 'esm.mts'), `import { SessionManager, ChromeSessionsError } from 'chrome-sessions';\n${body}`);
+    fs.writeFileSync(path.join(consumer, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, types: ['node'], skipLibCheck: false },
+      files: ['cjs.cts', 'esm.mts'],
+    }));
+    const out = await sh(process.execPath, [tsc, '-p', 'tsconfig.json', '--traceResolution'], consumer);
+    // Each file got the declarations of its own format.
+    expect(out).toMatch(/Module name 'chrome-sessions' was successfully resolved to '[^']*\/dist\/cjs\/index\.d\.ts'/);
+    expect(out).toMatch(/Module name 'chrome-sessions' was successfully resolved to '[^']*chrome-sessions\/dist\/index\.d\.ts'/);
+  });
+});
