@@ -67,12 +67,27 @@ afterAll(() => {
 describe('the packed tarball', () => {
   it('holds dist (ESM, CommonJS, types), README.md, LICENSE and package.json, and nothing of the sources or tests', () => {
     const files = packed.files.map((f) => f.path);
-    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
       expect(files, f).toContain(f);
     }
     const outside = files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f));
     expect(outside).toEqual([]);
     expect(files.filter((f) => /^(lib|test|benchmarks|demo|dist\/bench)\//.test(f))).toEqual([]);
+  });
+
+  it('depends at runtime only on what lib/ imports; the browser clients are optional peers', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(consumer, 'node_modules', 'chrome-sessions', 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      peerDependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(Object.keys(manifest.dependencies).sort()).toEqual(['chrome-launcher', 'eventemitter3', 'p-queue', 'ws']);
+    for (const peer of ['puppeteer-core', 'playwright-core']) {
+      expect(manifest.peerDependencies[peer], peer).toBeDefined();
+      expect(manifest.peerDependenciesMeta[peer]?.optional, peer).toBe(true);
+    }
+    // The consumer installed without them.
+    expect(fs.existsSync(path.join(consumer, 'node_modules', 'puppeteer-core'))).toBe(false);
   });
 
   it('loads with require() from CommonJS', async () => {
