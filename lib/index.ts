@@ -38,3 +38,13 @@ export {
   InvalidOptionError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
+
+export { connectPuppeteer, connectPlaywright, PeerDependencyMissingError } from './connect.js';
+export type {
+  SessionEndpoint,
+  PuppeteerConnectOptions,
+  PuppeteerConnection,
+  PlaywrightConnectOptions,
+  PlaywrightConnection,
+} from './connect.js';
+export { withSession } from './with-session.js';

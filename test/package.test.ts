@@ -18,6 +18,7 @@ const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
 let tmp: string;
 let consumer: string;
+let withPeers: string;
 let packed: { filename: string; files: { path: string }[] };
 
 /** Runs a command, failing with its output. */
@@ -55,9 +56,13 @@ beforeAll(async () => {
   // `prepack` prints the build's output before the JSON.
   packed = (JSON.parse(out.slice(out.indexOf('[\n'))) as (typeof packed)[])[0]!;
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const deps = Object.keys(manifest.dependencies ?? {});
+  // One consumer without the optional peers, one with them.
   consumer = path.join(tmp, 'consumer');
-  fs.mkdirSync(consumer);
-  await installTarball(consumer, path.join(tmp, packed.filename), Object.keys(manifest.dependencies ?? {}), ['@types/node']);
+  withPeers = path.join(tmp, 'with-peers');
+  for (const dir of [consumer, withPeers]) fs.mkdirSync(dir);
+  await installTarball(consumer, path.join(tmp, packed.filename), deps, ['@types/node']);
+  await installTarball(withPeers, path.join(tmp, packed.filename), deps, ['@types/node', 'puppeteer-core', 'playwright-core']);
 }, 60_000);
 
 afterAll(() => {
@@ -110,8 +115,20 @@ describe('the packed tarball', () => {
     expect(r.file).toMatch(/node_modules\/chrome-sessions\/dist\/index\.js$/);
   });
 
-  it('type-checks a .cts and a .mts consumer', async () => {
-    const body = `
+  it('without the peers, the connect helpers reject with ERR_PEER_MISSING, from require and import', async () => {
+    const cjs = await sh(process.execPath, ['-e', `
+      require('chrome-sessions').connectPuppeteer('ws://127.0.0.1:9/x').catch((e) => console.log(JSON.stringify([e.name, e.code, e.peer])));
+    `], consumer);
+    expect(JSON.parse(cjs)).toEqual(['PeerDependencyMissingError', 'ERR_PEER_MISSING', 'puppeteer-core']);
+    const esm = await sh(process.execPath, ['--input-type=module', '-e', `
+      import { connectPlaywright } from 'chrome-sessions';
+      await connectPlaywright('ws://127.0.0.1:9/x').catch((e) => console.log(JSON.stringify([e.name, e.code, e.peer])));
+    `], consumer);
+    expect(JSON.parse(esm)).toEqual(['PeerDependencyMissingError', 'ERR_PEER_MISSING', 'playwright-core']);
+  });
+
+  it('type-checks a .cts and a .mts consumer without the peers (skipLibCheck) and with them (full check)', async () => {
+    const core = `
       const manager = new SessionManager({ maxConcurrent: 1 });
       // @ts-expect-error maxConcurrent is a number: the types are real, not any
       new SessionManager({ maxConcurrent: 'two' });
@@ -121,18 +138,43 @@ describe('the packed tarball', () => {
         await manager.stop(session.id);
         const err: ChromeSessionsError | undefined = undefined;
         void err;
-        return url;
+        return withSession(manager, { keepAlive: true }, async (s) => {
+          const { page } = await connectPuppeteer(s);
+          return url + (await page.title());
+        });
       }
     `;
-    fs.writeFileSync(path.join(consumer, 'cjs.cts'), `import { SessionManager, ChromeSessionsError } from 'chrome-sessions';\n${body}`);
-    fs.writeFileSync(path.join(consumer, 'esm.mts'), `import { SessionManager, ChromeSessionsError } from 'chrome-sessions';\n${body}`);
-    fs.writeFileSync(path.join(consumer, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, types: ['node'], skipLibCheck: false },
-      files: ['cjs.cts', 'esm.mts'],
-    }));
-    const out = await sh(process.execPath, [tsc, '-p', 'tsconfig.json', '--traceResolution'], consumer);
-    // Each file got the declarations of its own format.
-    expect(out).toMatch(/Module name 'chrome-sessions' was successfully resolved to '[^']*\/dist\/cjs\/index\.d\.ts'/);
-    expect(out).toMatch(/Module name 'chrome-sessions' was successfully resolved to '[^']*chrome-sessions\/dist\/index\.d\.ts'/);
+    // Only with the peers installed are their types there to be wrong about.
+    const peers = `
+      export async function peers(session: Session): Promise<string> {
+        const { page } = await connectPuppeteer(session, { defaultViewport: null });
+        // @ts-expect-error not a Puppeteer Page method: the peer's types are real
+        page.noSuchMethod();
+        const pw = await connectPlaywright(session);
+        const origin: string = pw.context.pages()[0]!.url();
+        // @ts-expect-error not a Playwright Page method
+        pw.page.noSuchMethod();
+        return (await page.title()) + origin;
+      }
+    `;
+    const head = `import { SessionManager, ChromeSessionsError, connectPuppeteer, connectPlaywright, withSession, type Session } from 'chrome-sessions';\n`;
+    const check = async (dir: string, body: string, skipLibCheck: boolean) => {
+      fs.writeFileSync(path.join(dir, 'cjs.cts'), head + body);
+      fs.writeFileSync(path.join(dir, 'esm.mts'), head + body);
+      fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2023', 'dom'], strict: true, noEmit: true, types: ['node'], skipLibCheck },
+        files: ['cjs.cts', 'esm.mts'],
+      }));
+      return sh(process.execPath, [tsc, '-p', 'tsconfig.json', '--traceResolution'], dir);
+    };
+    const [bare, full] = await Promise.all([
+      check(consumer, core + 'export type _S = Session;\n', true),
+      check(withPeers, core + peers, false),
+    ]);
+    for (const out of [bare, full]) {
+      // Each file got the declarations of its own format.
+      expect(out).toMatch(/Module name 'chrome-sessions' was successfully resolved to '[^']*\/dist\/cjs\/index\.d\.ts'/);
+      expect(out).toMatch(/Module name 'chrome-sessions' was successfully resolved to '[^']*chrome-sessions\/dist\/index\.d\.ts'/);
+    }
   });
 });
