@@ -62,7 +62,7 @@ beforeAll(async () => {
   withPeers = path.join(tmp, 'with-peers');
   for (const dir of [consumer, withPeers]) fs.mkdirSync(dir);
   await installTarball(consumer, path.join(tmp, packed.filename), deps, ['@types/node']);
-  await installTarball(withPeers, path.join(tmp, packed.filename), deps, ['@types/node', 'puppeteer-core', 'playwright-core']);
+  await installTarball(withPeers, path.join(tmp, packed.filename), deps, ['@types/node', 'puppeteer-core', 'playwright-core', '@playwright/test']);
 }, 60_000);
 
 afterAll(() => {
@@ -72,7 +72,8 @@ afterAll(() => {
 describe('the packed tarball', () => {
   it('holds dist (ESM, CommonJS, types), README.md, LICENSE and package.json, and nothing of the sources or tests', () => {
     const files = packed.files.map((f) => f.path);
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) {
+    const entries = ['index', 'fixtures/vitest', 'fixtures/playwright-test'].flatMap((e) => [`dist/${e}.js`, `dist/${e}.d.ts`, `dist/cjs/${e}.js`, `dist/cjs/${e}.d.ts`]);
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/cjs/package.json', 'dist/cjs/THIRD-PARTY-LICENSES.txt', ...entries]) {
       expect(files, f).toContain(f);
     }
     const outside = files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f));
@@ -93,6 +94,26 @@ describe('the packed tarball', () => {
     }
     // The consumer installed without them.
     expect(fs.existsSync(path.join(consumer, 'node_modules', 'puppeteer-core'))).toBe(false);
+  });
+
+  it('loads with require() without require(esm): the CommonJS build bundles its ESM-only dependencies', async () => {
+    const out = await sh(process.execPath, ['--no-experimental-require-module', '-e', `
+      console.log(typeof require('chrome-sessions').SessionManager);
+    `], consumer);
+    expect(out.trim()).toBe('function');
+  });
+
+  it('loads the Playwright Test subpath with require() and import, and the vitest one with import', async () => {
+    const cjs = await sh(process.execPath, ['-e', `
+      const pw = require('chrome-sessions/playwright-test');
+      console.log(JSON.stringify([typeof pw.test, typeof pw.expect, require.resolve('chrome-sessions/playwright-test').replace(/.*node_modules./, '')]));
+    `], withPeers);
+    expect(JSON.parse(cjs)).toEqual(['function', 'function', 'chrome-sessions/dist/cjs/fixtures/playwright-test.js']);
+    const esm = await sh(process.execPath, ['--input-type=module', '-e', `
+      const pw = await import('chrome-sessions/playwright-test');
+      console.log(JSON.stringify([typeof pw.test, import.meta.resolve('chrome-sessions/vitest').replace(/.*node_modules./, '')]));
+    `], withPeers);
+    expect(JSON.parse(esm)).toEqual(['function', 'chrome-sessions/dist/fixtures/vitest.js']);
   });
 
   it('loads with require() from CommonJS', async () => {
