@@ -60,7 +60,7 @@ describe('chrome-sessions/playwright-test', () => {
     });
     const report = JSON.parse(stdout) as JsonReport;
     expect(report.errors, JSON.stringify(report.errors)).toEqual([]);
-    expect(report.stats, stdout.slice(0, 4000)).toMatchObject({ expected: 2, unexpected: 0, flaky: 0 });
+    expect(report.stats, stdout.slice(0, 4000)).toMatchObject({ expected: 3, unexpected: 0, flaky: 0 });
     // The page came from our server, through the config's baseURL.
     expect(server.hits.get('/title/from-playwright-test')).toBe(1);
   }, 60_000);

@@ -21,10 +21,16 @@ let consumer: string;
 let withPeers: string;
 let packed: { filename: string; files: { path: string }[] };
 
+/**
+ * The environment without what `npm test` exports to its children (`npm_config_local_prefix`
+ * and the like), so the npm commands here act on the folder they run in and nothing else.
+ */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+
 /** Runs a command, failing with its output. */
 async function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
   try {
-    const { stdout } = await run(cmd, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 16 << 20 });
+    const { stdout } = await run(cmd, args, { cwd, env: { ...cleanEnv, ...env }, maxBuffer: 16 << 20 });
     return stdout;
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };

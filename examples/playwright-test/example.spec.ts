@@ -8,7 +8,7 @@ test('the page loads a local page through baseURL, in a browser served by a sess
   // The project's `use` options still apply to the context Playwright makes per test.
   expect(page.viewportSize()).toEqual({ width: 800, height: 600 });
   expect(browser.contexts()).toContain(context);
-  expect(sessionManager.get(workerSession.id)).toMatchObject({ status: 'active', keepAlive: true });
+  expect(sessionManager.get(workerSession.id)).toMatchObject({ status: 'active', keepAlive: true, timeoutMs: 86_400_000 });
   firstContext = context;
 });
 
