@@ -87,6 +87,19 @@ describe('the packed tarball', () => {
     expect(files.filter((f) => /^(lib|test|benchmarks|demo|dist\/bench)\//.test(f))).toEqual([]);
   });
 
+  it('passes publint (strict) and arethetypeswrong (node16 profile), as npm run lint:package does', async () => {
+    const tgz = path.join(tmp, packed.filename);
+    const [lint, types] = await Promise.all([
+      sh('npx', ['publint', 'run', tgz, '--strict'], root),
+      sh('npx', ['attw', tgz, '--profile', 'node16', '--format', 'ascii'], root),
+    ]);
+    expect(lint).toContain('All good!');
+    // attw exits non-zero on a problem its profile counts; and every entry point resolves for both module systems.
+    const verdicts = types.split('\n').filter((l) => /^(node16 \(from (CJS|ESM)\)|bundler):/.test(l));
+    expect(verdicts).toHaveLength(4 * 3);
+    expect(verdicts.filter((l) => !l.includes('🟢'))).toEqual([]);
+  }, 30_000);
+
   it('depends at runtime only on what lib/ imports; the browser clients are optional peers', () => {
     const manifest = JSON.parse(fs.readFileSync(path.join(consumer, 'node_modules', 'chrome-sessions', 'package.json'), 'utf8')) as {
       dependencies: Record<string, string>;
