@@ -29,6 +29,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { Cluster } from 'puppeteer-cluster';
 import { DISABLED_FEATURES } from '../lib/chrome/flags.js';
 import { SessionManager } from '../lib/index.js';
+import { writeChurnChart } from './chart.js';
 import { loadAndCheck, poolQuiet, sessionJob } from './jobs.js';
 import {
   BUILD_LABEL,
@@ -473,6 +474,11 @@ async function main(): Promise<void> {
   }
   const file = writeResults('churn', { meta, config: { jobsPerRound: JOBS, rounds: ROUNDS, concurrency: CONCS, runtimeParent: args['runtime-parent'] || "the library's default", minIdle: MIN_IDLE ?? 'default', builds: BUILDS, strategies: STRATEGIES, warmupJobsPerRun: '2 x concurrency', sampleMs: SAMPLE_MS }, micro: micros, runs: results });
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
+  for (const build of BUILDS) {
+    const rows = results.filter((r) => r.build === build && !r.error).map((r) => ({ strategy: r.strategy, concurrency: r.concurrency, jobsPerSec: r.jobsPerSec, peakPssMiB: r.memory.peakPssMiB }));
+    const svg = writeChurnChart(file.replace(/\.json$/, `-${build}.svg`), rows, `churn, ${BUILD_LABEL[build]}: ${JOBS} jobs x ${ROUNDS} rounds per strategy`);
+    console.log(`wrote ${path.relative(process.cwd(), svg)}`);
+  }
   if (results.some((r) => r.error)) throw new Error('some runs failed, see above');
 }
 

@@ -43,3 +43,13 @@ export {
   CdpError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
+
+export { connectPuppeteer, connectPlaywright, PeerDependencyMissingError } from './connect.js';
+export type {
+  SessionEndpoint,
+  PuppeteerConnectOptions,
+  PuppeteerConnection,
+  PlaywrightConnectOptions,
+  PlaywrightConnection,
+} from './connect.js';
+export { withSession } from './with-session.js';
