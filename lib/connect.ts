@@ -5,7 +5,7 @@
  */
 import type { Browser as PlaywrightBrowser, BrowserContext, ConnectOverCDPOptions, Page as PlaywrightPage } from 'playwright-core';
 import type { Browser as PuppeteerBrowser, ConnectOptions, Page as PuppeteerPage } from 'puppeteer-core';
-import type { SessionInfo } from './session.js';
+import type { SessionInfo } from './session/types.js';
 
 /**
  * An optional peer dependency (`puppeteer-core`, `playwright-core`, `@playwright/test`) that a

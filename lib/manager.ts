@@ -21,6 +21,7 @@ import type { PoolStats } from './pool/types.js';
 import { SessionRuntime, type RuntimeContext } from './session/runtime.js';
 import type { ListSessionsParams, Session, SessionInfo, SessionList, SessionStatus } from './session/types.js';
 import { handleSignalsFor, stopHandlingSignalsFor } from './signals.js';
+import { withSession } from './with-session.js';
 
 /** What {@link SessionManager.stats} returns. */
 export interface ManagerStats extends PoolStats {
@@ -168,6 +169,14 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
       return;
     }
     await rt.end('stopped');
+  }
+
+  /**
+   * Creates a session, runs `fn` with it and stops it whatever happens (`fn` resolving or
+   * throwing); resolves with `fn`'s result. See {@link withSession}.
+   */
+  withSession<T>(params: CreateSessionParams | undefined, fn: (session: Session) => T | PromiseLike<T>): Promise<T> {
+    return withSession(this, params, fn);
   }
 
   /** Steel's name for {@link stop}. */

@@ -3,7 +3,7 @@
  */
 import type { SessionManager } from './manager.js';
 import type { CreateSessionParams } from './options.js';
-import type { Session } from './session.js';
+import type { Session } from './session/types.js';
 
 /**
  * Creates a session with `params`, runs `fn(session)` and stops the session once `fn` settles,
