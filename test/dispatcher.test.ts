@@ -305,6 +305,71 @@ describe('browser states', () => {
   });
 });
 
+describe('shared browsers (several sessions per Chrome, each in a context of its own)', () => {
+  it('creates share one launch up to its capacity; one more launches a second browser', async () => {
+    const { d, factory } = fakeDispatcher({ maxConcurrent: 4 });
+    const leases = [1, 2, 3, 4].map(() => d.acquire(SPEC, { capacity: 3 }));
+    expect(factory.launches).toHaveLength(2);
+    const b1 = factory.launches[0]!.succeed();
+    const b2 = factory.launches[1]!.succeed();
+    const got = await Promise.all(leases);
+    expect(got.map((l) => l.browser)).toEqual([b1, b1, b1, b2]);
+    expect(d.stats()).toMatchObject({ busy: 2, idle: 0 });
+  });
+
+  it('packs a new session into a browser with room, is never reset, and goes idle when its last session ends', async () => {
+    const { d, factory } = fakeDispatcher({ maxConcurrent: 3 });
+    factory.auto = true;
+    const a = await d.acquire(SPEC, { capacity: 3 });
+    const b = await d.acquire(SPEC, { capacity: 3 });
+    expect(b.browser).toBe(a.browser);
+    d.release(a);
+    expect(d.stats()).toMatchObject({ busy: 1, idle: 0 });
+    const c = await d.acquire(SPEC, { capacity: 3 });
+    expect(c.browser).toBe(a.browser);
+    d.release(b);
+    d.release(c);
+    expect(d.stats()).toMatchObject({ busy: 0, idle: 1, resetting: 0 });
+    expect(a.browser.resets).toBe(0);
+    expect(factory.launches).toHaveLength(1);
+  });
+
+  it('whole and shared browsers of the same launch settings are pooled apart', async () => {
+    const { d, factory } = fakeDispatcher({ maxConcurrent: 2 });
+    factory.auto = true;
+    const shared = await d.acquire(SPEC, { capacity: 4 });
+    const whole = await d.acquire(SPEC);
+    expect(whole.browser).not.toBe(shared.browser);
+  });
+
+  it('a recycle rule drains a shared browser: no new sessions, retired once its last one ends', async () => {
+    const { d, factory, reported } = fakeDispatcher({ maxConcurrent: 4, maxSessionsPerBrowser: 2 });
+    factory.auto = true;
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => d.acquire(SPEC, { capacity: 3 })));
+    d.release(a!);
+    d.release(b!); // served 2: max_sessions, but c still runs in it
+    expect(reported.recycled).toEqual([]);
+    const next = await d.acquire(SPEC, { capacity: 3 });
+    expect(next.browser).not.toBe(c!.browser);
+    d.release(c!);
+    expect(reported.recycled).toEqual([{ pid: c!.browser.pid, reason: 'max_sessions' }]);
+  });
+
+  it('a shared browser that crashes frees every slot it held at once', async () => {
+    const { d, factory, reported } = fakeDispatcher({ maxConcurrent: 2 });
+    factory.auto = true;
+    const [a, b] = await Promise.all([d.acquire(SPEC, { capacity: 2 }), d.acquire(SPEC, { capacity: 2 })]);
+    expect(a!.browser).toBe(b!.browser);
+    const waiting = d.acquire(SPEC, { capacity: 2 });
+    a!.browser.die();
+    const next = await waiting;
+    expect(next.browser).not.toBe(a!.browser);
+    d.release(a!);
+    d.release(b!, 'crashed');
+    expect(reported.recycled).toEqual([{ pid: a!.browser.pid, reason: 'crashed' }]);
+  });
+});
+
 /** A small seeded generator (mulberry32), so a failing sequence can be replayed. */
 function rng(seed: number): () => number {
   return () => {
@@ -327,7 +392,7 @@ describe('random interleavings (seeded)', () => {
       const r = rand();
       if (r < 0.3) {
         const ac = new AbortController();
-        const p = d.acquire(SPEC, { signal: ac.signal, priority: Math.floor(rand() * 3) });
+        const p = d.acquire(SPEC, { signal: ac.signal, priority: Math.floor(rand() * 3), capacity: rand() < 0.4 ? 3 : 1 });
         creates.push(p.then((l) => leases.push({ browser: l.browser, release: () => d.release(l, rand() < 0.1 ? 'unresponsive' : undefined) }), () => {}));
         if (rand() < 0.2) setTimeout(() => ac.abort(), Math.floor(rand() * 5));
       } else if (r < 0.5) {

@@ -1,8 +1,8 @@
-import { launchKey, type ExitInfo, type LaunchSpec } from '../chrome/launch.js';
+import type { ExitInfo, LaunchSpec } from '../chrome/launch.js';
 import type { Clock } from '../clock.js';
-import { LaunchError, ManagerClosedError, QueueFullError, QueueTimeoutError } from '../errors.js';
+import { LaunchError, ManagerClosedError, QueueFullError } from '../errors.js';
 import { settleWithin } from '../deadline.js';
-import { PendingCreate, PoolEntry, abortError, launchError, recycleReason, type Lease } from './entries.js';
+import { PendingCreate, PoolEntry, abortError, launchError, poolKey, poolStats, recycleReason, type Lease } from './entries.js';
 import type { AcquireOptions, BrowserFactory, BrowserState, DispatcherEvents, DispatcherOptions, PoolBrowser, PoolStats, RetireReason } from './types.js';
 
 export type { AcquireOptions, DispatcherEvents, Lease, PoolEntry };
@@ -27,7 +27,7 @@ export class Dispatcher<B extends PoolBrowser> {
   /** Waiting creates, best first: priority descending, then arrival. */
   readonly #pending: PendingCreate<B>[] = [];
   /** Launch configurations that creates have asked for: the spares follow them. */
-  readonly #specs = new Map<string, LaunchSpec>();
+  readonly #specs = new Map<string, { spec: LaunchSpec; capacity: number }>();
   /** Work that `close()` awaits: launches and closes in flight. */
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Aborts the launches in flight at `close()`. */
@@ -50,15 +50,7 @@ export class Dispatcher<B extends PoolBrowser> {
 
   /** Counters derived from the browsers' states. */
   stats(): PoolStats {
-    const sorted = [...this.#resetTimes].sort((a, b) => a - b);
-    return {
-      idle: this.#count('idle'),
-      busy: this.#count('busy'),
-      resetting: this.#count('resetting'),
-      launching: this.#count('launching'),
-      ...this.#totals,
-      resetMsP50: sorted.length ? sorted[Math.floor(sorted.length / 2)] : undefined,
-    };
+    return poolStats(this.#entries, this.#totals, this.#resetTimes);
   }
 
   /** Creates waiting for a slot or a browser. */
@@ -75,24 +67,15 @@ export class Dispatcher<B extends PoolBrowser> {
     if (this.#closed) return Promise.reject(new ManagerClosedError());
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
-    const key = launchKey(spec);
-    this.#specs.set(key, spec);
-    const req = new PendingCreate<B>(++this.#seq, opts.priority ?? 0, key, spec);
+    const capacity = opts.capacity ?? 1;
+    const key = poolKey(spec, capacity, opts.flavour);
+    this.#specs.set(key, { spec, capacity });
+    const req = new PendingCreate<B>(++this.#seq, opts.priority ?? 0, key, spec, capacity);
     let at = this.#pending.findIndex((r) => r.priority < req.priority);
     if (at < 0) at = this.#pending.length;
     this.#pending.splice(at, 0, req);
 
-    const onAbort = () => this.#settle(req, abortError(signal!.reason));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let timer = this.#opts.queueTimeoutMs > 0 ? this.#clock.setTimeout(() => this.#settle(req, new QueueTimeoutError(this.#opts.queueTimeoutMs)), this.#opts.queueTimeoutMs) : undefined;
-    req.stopQueueTimer = () => {
-      if (timer !== undefined) this.#clock.clearTimeout(timer);
-      timer = undefined;
-    };
-    req.cleanup = () => {
-      signal?.removeEventListener('abort', onAbort);
-      req.stopQueueTimer();
-    };
+    req.arm(signal, this.#opts.queueTimeoutMs, this.#clock, (err) => this.#settle(req, err));
 
     this.dispatch();
     if (!req.settled && !req.launch) {
@@ -110,17 +93,32 @@ export class Dispatcher<B extends PoolBrowser> {
    */
   release(lease: Lease<B>, retire?: RetireReason): void {
     const e = lease.entry;
-    if (e.state !== 'busy') return;
+    if (!e.leases.delete(lease)) return;
     e.sessionsServed++;
-    const reason = retire ?? (this.#closed ? 'surplus' : recycleReason(e, this.#opts));
-    if (reason) this.#retire(e, reason);
-    else this.#reset(e);
+    if (e.state === 'retiring') return;
+    if (retire === 'crashed' || retire === 'unresponsive') {
+      this.#retire(e, retire); // broken for every session it holds
+    } else {
+      const reason = retire ?? (this.#closed ? 'surplus' : recycleReason(e, this.#opts));
+      if (reason) e.drainReason ??= reason;
+      if (e.leases.size > 0) {
+        // A shared browser still serving others: a recycle rule waits for them to end.
+        if (e.drainReason) e.state = 'draining';
+      } else if (e.drainReason) {
+        this.#retire(e, e.drainReason);
+      } else if (e.capacity > 1) {
+        e.state = 'idle'; // its sessions' contexts are gone: nothing to reset
+      } else {
+        this.#reset(e);
+      }
+    }
     this.dispatch();
   }
 
   /** Starts `minIdle` spares for `spec` ahead of the first create. */
-  warm(spec: LaunchSpec): void {
-    this.#specs.set(launchKey(spec), spec);
+  warm(spec: LaunchSpec, opts: Pick<AcquireOptions, 'capacity' | 'flavour'> = {}): void {
+    const capacity = opts.capacity ?? 1;
+    this.#specs.set(poolKey(spec, capacity, opts.flavour), { spec, capacity });
     this.dispatch();
   }
 
@@ -164,13 +162,13 @@ export class Dispatcher<B extends PoolBrowser> {
     for (const req of [...this.#pending]) {
       if (req.launch) continue;
       if (slots >= this.#opts.maxConcurrent) break;
-      const idle = this.#takeIdle(req.key);
-      if (idle) {
-        this.#grant(req, idle);
+      const free = this.#takeFree(req.key);
+      if (free) {
+        this.#grant(req, free);
         slots++;
         continue;
       }
-      const warm = [...this.#entries].find((e) => e.state === 'launching' && !e.owner && e.key === req.key);
+      const warm = [...this.#entries].find((e) => e.state === 'launching' && e.free > 0 && e.key === req.key);
       if (warm) {
         this.#own(req, warm);
         slots++;
@@ -185,7 +183,7 @@ export class Dispatcher<B extends PoolBrowser> {
         continue;
       }
       if (this.#alive() >= this.#maxBrowsers && !this.#evictIdleOtherThan(req.key)) break;
-      this.#launch(req.key, req.spec, req);
+      this.#launch(req.key, req.spec, req.capacity, req);
       slots++;
     }
     this.#topUp();
@@ -198,7 +196,8 @@ export class Dispatcher<B extends PoolBrowser> {
   /** Slots held by sessions or promised to creates whose browser is launching. */
   #slotsTaken(): number {
     let n = 0;
-    for (const e of this.#entries) if (e.state === 'busy' || (e.state === 'launching' && e.owner)) n++;
+    // A retired browser's sessions are ending (it crashed or hung): their slots are free already.
+    for (const e of this.#entries) if (e.state !== 'retiring') n += e.leases.size + e.owners.size;
     return n;
   }
 
@@ -215,25 +214,33 @@ export class Dispatcher<B extends PoolBrowser> {
     return n;
   }
 
-  #takeIdle(key: string): PoolEntry<B> | undefined {
+  /** A browser of `key` that can take a session: a shared one with room first (packing), else an idle one. */
+  #takeFree(key: string): PoolEntry<B> | undefined {
+    let idle: PoolEntry<B> | undefined;
     for (const e of this.#entries) {
-      if (e.state !== 'idle' || e.key !== key) continue;
-      if (e.browser!.usable) return e;
-      this.#retire(e, 'crashed');
+      if (e.key !== key || (e.state !== 'idle' && e.state !== 'busy') || e.free <= 0) continue;
+      if (!e.browser!.usable) {
+        this.#retire(e, 'crashed');
+        continue;
+      }
+      if (e.state === 'busy') return e;
+      idle ??= e;
     }
-    return undefined;
+    return idle;
   }
 
   #grant(req: PendingCreate<B>, e: PoolEntry<B>): void {
+    const lease: Lease<B> = { browser: e.browser!, entry: e };
     e.state = 'busy';
-    e.owner = undefined;
+    e.owners.delete(req);
+    e.leases.add(lease);
     req.launch = undefined;
     this.#remove(req);
-    req.resolve({ browser: e.browser!, entry: e });
+    req.resolve(lease);
   }
 
   #own(req: PendingCreate<B>, e: PoolEntry<B>): void {
-    e.owner = req;
+    e.owners.add(req);
     req.launch = e;
     req.stopQueueTimer();
   }
@@ -241,7 +248,7 @@ export class Dispatcher<B extends PoolBrowser> {
   /** Settles a create with an error, once; its launch, if any, carries on as a warm spare. */
   #settle(req: PendingCreate<B>, err: Error): void {
     if (req.settled) return;
-    if (req.launch?.owner === req) req.launch.owner = undefined;
+    req.launch?.owners.delete(req);
     req.launch = undefined;
     this.#remove(req);
     req.reject(err);
@@ -255,8 +262,8 @@ export class Dispatcher<B extends PoolBrowser> {
     if (i >= 0) this.#pending.splice(i, 1);
   }
 
-  #launch(key: string, spec: LaunchSpec, owner?: PendingCreate<B>): void {
-    const e = new PoolEntry<B>(key, spec);
+  #launch(key: string, spec: LaunchSpec, capacity: number, owner?: PendingCreate<B>): void {
+    const e = new PoolEntry<B>(key, spec, capacity);
     this.#entries.add(e);
     if (owner) this.#own(owner, e);
     const t0 = performance.now();
@@ -285,20 +292,20 @@ export class Dispatcher<B extends PoolBrowser> {
     this.#warmRetryAt = 0;
     this.#events.browserLaunched(b.pid, e.spec, launchMs);
     void b.exited.then((info) => this.#onExit(e, info));
-    const owner = e.owner;
-    e.owner = undefined;
+    const owners = [...e.owners].filter((r) => !r.settled);
+    e.owners.clear();
     e.state = 'idle';
     if (this.#closed) this.#retire(e, 'surplus', { quiet: true });
-    else if (owner && !owner.settled) this.#grant(owner, e);
+    else for (const owner of owners) this.#grant(owner, e);
     this.dispatch();
   }
 
   #launchFailed(e: PoolEntry<B>, err: unknown): void {
     this.#entries.delete(e);
-    const owner = e.owner;
-    e.owner = undefined;
-    if (owner && !owner.settled) {
-      this.#settle(owner, this.#closed ? new ManagerClosedError() : launchError(err, e.spec));
+    const owners = [...e.owners].filter((r) => !r.settled);
+    e.owners.clear();
+    if (owners.length > 0) {
+      for (const owner of owners) this.#settle(owner, this.#closed ? new ManagerClosedError() : launchError(err, e.spec));
     } else if (!this.#closed) {
       // A spare that failed: wait a little before the next, so a broken binary does not spin.
       this.#warmRetryAt = Date.now() + WARM_RETRY_MS;
@@ -375,11 +382,11 @@ export class Dispatcher<B extends PoolBrowser> {
   #topUp(): void {
     if (this.#opts.minIdle === 0 || Date.now() < this.#warmRetryAt) return;
     if (this.#count('launching') > 0) return;
-    for (const [key, spec] of this.#specs) {
+    for (const [key, { spec, capacity }] of this.#specs) {
       const waiting = this.#pending.filter((r) => r.key === key && !r.launch).length;
       const spare = this.#count('idle', key) + this.#count('resetting', key) - waiting;
       if (spare < this.#opts.minIdle && this.#alive() < this.#maxBrowsers) {
-        this.#launch(key, spec);
+        this.#launch(key, spec, capacity);
         return;
       }
     }

@@ -1,6 +1,7 @@
-import type { LaunchSpec } from '../chrome/launch.js';
-import { ChromeSessionsError, CreateAbortedError, LaunchError } from '../errors.js';
-import type { BrowserState, DispatcherOptions, PoolBrowser, RetireReason } from './types.js';
+import { launchKey, type LaunchSpec } from '../chrome/launch.js';
+import type { Clock } from '../clock.js';
+import { ChromeSessionsError, CreateAbortedError, LaunchError, QueueTimeoutError } from '../errors.js';
+import type { BrowserState, DispatcherOptions, PoolBrowser, PoolStats, RetireReason } from './types.js';
 
 /** One browser of the pool, with its one state. Counts are derived from these, never kept by hand. */
 export class PoolEntry<B extends PoolBrowser> {
@@ -9,13 +10,24 @@ export class PoolEntry<B extends PoolBrowser> {
   browser: B | undefined;
   /** Sessions it has served. */
   sessionsServed = 0;
-  /** The create a launch is for; undefined for a warm spare (any create may adopt it). */
-  owner: PendingCreate<B> | undefined;
+  /** The sessions holding it now (one, or up to `capacity` for a shared browser). */
+  readonly leases = new Set<Lease<B>>();
+  /** Creates waiting for this launch; none for a warm spare (any create may adopt it). */
+  readonly owners = new Set<PendingCreate<B>>();
+  /** Why a draining browser retires once its last session ends. */
+  drainReason: RetireReason | undefined;
 
   constructor(
     readonly key: string,
     readonly spec: LaunchSpec,
+    /** Sessions it may hold at once. */
+    readonly capacity: number,
   ) {}
+
+  /** Sessions it can still take, counting creates already waiting for its launch. */
+  get free(): number {
+    return this.capacity - this.leases.size - this.owners.size;
+  }
 }
 
 /** A browser lent to one session; give it back with {@link Dispatcher.release}. */
@@ -37,11 +49,27 @@ export class PendingCreate<B extends PoolBrowser> {
   /** Clears the queue timer only (its launch has started: `launchTimeoutMs` bounds it now). */
   stopQueueTimer: () => void = () => {};
 
+  /** Arms the abort listener and the queue deadline, each failing the create through `fail`. */
+  arm(signal: AbortSignal | undefined, queueTimeoutMs: number, clock: Clock, fail: (err: Error) => void): void {
+    const onAbort = () => fail(abortError(signal!.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timer = queueTimeoutMs > 0 ? clock.setTimeout(() => fail(new QueueTimeoutError(queueTimeoutMs)), queueTimeoutMs) : undefined;
+    this.stopQueueTimer = () => {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      timer = undefined;
+    };
+    this.cleanup = () => {
+      signal?.removeEventListener('abort', onAbort);
+      this.stopQueueTimer();
+    };
+  }
+
   constructor(
     readonly seq: number,
     readonly priority: number,
     readonly key: string,
     readonly spec: LaunchSpec,
+    readonly capacity: number,
   ) {
     this.promise = new Promise<Lease<B>>((resolve, reject) => {
       this.resolve = resolve;
@@ -71,4 +99,24 @@ export function recycleReason<B extends PoolBrowser>(e: PoolEntry<B>, o: Dispatc
   if (o.maxBrowserAgeMs > 0 && Date.now() - b.startedAt >= o.maxBrowserAgeMs) return 'max_age';
   if (o.maxBrowserRssBytes > 0 && b.rssBytes() > o.maxBrowserRssBytes) return 'max_rss';
   return undefined;
+}
+
+/** Browsers launched alike but lent differently (whole or shared, reused or not) are pooled apart. */
+export function poolKey(spec: LaunchSpec, capacity: number, flavour = ''): string {
+  return `${launchKey(spec)}#${capacity > 1 ? 'shared' : 'whole'}${flavour ? `#${flavour}` : ''}`;
+}
+
+/** The pool's counters: browsers by state, and running totals. */
+export function poolStats<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>, totals: { launches: number; resets: number; recycles: number }, resetTimes: readonly number[]): PoolStats {
+  const count: Record<BrowserState, number> = { launching: 0, idle: 0, busy: 0, draining: 0, resetting: 0, retiring: 0 };
+  for (const e of entries) count[e.state]++;
+  const sorted = [...resetTimes].sort((a, b) => a - b);
+  return {
+    idle: count.idle,
+    busy: count.busy + count.draining,
+    resetting: count.resetting,
+    launching: count.launching,
+    ...totals,
+    resetMsP50: sorted.length ? sorted[Math.floor(sorted.length / 2)] : undefined,
+  };
 }

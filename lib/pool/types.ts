@@ -36,8 +36,11 @@ export interface BrowserFactory<B extends PoolBrowser> {
 /** Why a browser left the pool. */
 export type RetireReason = BrowserRecycledEvent['reason'];
 
-/** A pooled browser's one state (generic-pool's `PooledResourceStateEnum`). */
-export type BrowserState = 'launching' | 'idle' | 'busy' | 'resetting' | 'retiring';
+/**
+ * A pooled browser's one state (generic-pool's `PooledResourceStateEnum`). `draining`: a shared
+ * browser that a recycle rule retires once its last session ends; it takes no new sessions.
+ */
+export type BrowserState = 'launching' | 'idle' | 'busy' | 'draining' | 'resetting' | 'retiring';
 
 /** Settings of the dispatcher (a subset of the manager's options). */
 export interface DispatcherOptions {
@@ -87,6 +90,14 @@ export interface DispatcherEvents {
 export interface AcquireOptions {
   /** Higher is served first; FIFO within a priority. @default 0 */
   readonly priority?: number;
+  /**
+   * How many sessions may share the browser: `1` (the default) lends it whole and resets it
+   * after; more lends it to up to that many sessions at once, each in a context of its own, and
+   * needs no reset. Browsers of the two kinds are pooled apart.
+   */
+  readonly capacity?: number;
+  /** Pools apart browsers launched alike but used differently (e.g. never reused). @default '' */
+  readonly flavour?: string;
   /** Cancels the wait (rejects with its reason if that is one of ours, else `CreateAbortedError`). */
   readonly signal?: AbortSignal;
 }
