@@ -38,16 +38,17 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   windowBounds: WindowBounds | undefined;
   /** Set when the manager closes it on purpose. */
   closing = false;
-  readonly #pages = new Set<string>();
+  /** Open pages: target id → its browser context's id. */
+  readonly #pages = new Map<string, string>();
 
   private constructor(proc: ChromeProcess, cdp: CdpConnection) {
     super();
     this.process = proc;
     this.cdp = cdp;
     cdp.on('event', (e) => {
-      const info = e.params.targetInfo as { targetId: string; type: string } | undefined;
+      const info = e.params.targetInfo as { targetId: string; type: string; browserContextId?: string } | undefined;
       if (e.method === 'Target.targetCreated' && info?.type === 'page') {
-        this.#pages.add(info.targetId);
+        this.#pages.set(info.targetId, info.browserContextId ?? '');
         this.emit('pagesChanged', this.#pages.size);
       } else if (e.method === 'Target.targetDestroyed') {
         if (this.#pages.delete(e.params.targetId as string)) this.emit('pagesChanged', this.#pages.size);
@@ -83,6 +84,33 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   /** Pages open in any of its contexts. */
   get pageCount(): number {
     return this.#pages.size;
+  }
+
+  /** Pages open in the browser context `contextId`. */
+  pagesIn(contextId: string): number {
+    let n = 0;
+    for (const c of this.#pages.values()) if (c === contextId) n++;
+    return n;
+  }
+
+  /**
+   * A fresh browser context with one blank page, for a session of its own ('context' isolation).
+   * Nothing is left behind when it fails.
+   */
+  async openContext(timeoutMs: number, opts: { proxyServer?: string; proxyBypassList?: string } = {}): Promise<string> {
+    const { browserContextId } = await this.cdp.send<{ browserContextId: string }>('Target.createBrowserContext', { disposeOnDetach: false, ...opts }, { timeoutMs });
+    try {
+      await this.cdp.send('Target.createTarget', { url: 'about:blank', browserContextId }, { timeoutMs });
+      return browserContextId;
+    } catch (err) {
+      await this.cdp.send('Target.disposeBrowserContext', { browserContextId }, { timeoutMs }).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Disposes browser contexts with everything in them (pages, storage, connections). */
+  async disposeContexts(ids: Iterable<string>, timeoutMs: number): Promise<void> {
+    await Promise.all([...ids].map((browserContextId) => this.cdp.send('Target.disposeBrowserContext', { browserContextId }, { timeoutMs })));
   }
 
   get pid(): number {

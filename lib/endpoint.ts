@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { AttachedTargets } from './attached-targets.js';
+import { ContextScope } from './scope.js';
 
 /** What the endpoint needs to route a client to a session's browser. */
 export interface EndpointRoute {
@@ -10,6 +11,11 @@ export interface EndpointRoute {
   readonly token: string;
   /** Chrome's own DevTools URL the client is piped to. */
   readonly upstream: string;
+  /**
+   * 'context' isolation: the session's browser context. Its clients then see it as a whole
+   * browser and nothing of the sessions beside it ({@link ContextScope}).
+   */
+  readonly contextId?: string | undefined;
 }
 
 /**
@@ -39,6 +45,8 @@ export interface EndpointHooks {
   clientDisconnected(sessionId: string, client: ClientInfo, reason: ClientCloseReason, remaining: number): void;
   /** A client sent a CDP message (drives idle timeouts). */
   clientTraffic(sessionId: string): void;
+  /** A client of a 'context' session created a browser context of its own (disposed with the session). */
+  clientContextCreated(sessionId: string, contextId: string): void;
   /** A client sent `Browser.close`: it is answered here and turned into a stop of the session. */
   browserCloseRequested(sessionId: string, client: ClientInfo): void;
 }
@@ -172,11 +180,12 @@ export class SessionEndpoint {
         upstream.terminate();
         return refuse(socket, 404, `No active session ${sessionId}\n`);
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? ''));
+      const scope = route.contextId === undefined ? undefined : new ContextScope(route.contextId);
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '', scope));
     });
   }
 
-  #pipe(sessionId: string, upstream: WebSocket, socket: WebSocket, keepAlive: boolean, remoteAddress: string): void {
+  #pipe(sessionId: string, upstream: WebSocket, socket: WebSocket, keepAlive: boolean, remoteAddress: string, scope: ContextScope | undefined): void {
     const client: Client = {
       info: { clientId: `c-${++this.#nextClient}`, keepAlive, remoteAddress },
       socket,
@@ -195,7 +204,11 @@ export class SessionEndpoint {
         this.#hooks.browserCloseRequested(sessionId, client.info);
         return;
       }
-      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
+      if (upstream.readyState !== WebSocket.OPEN) return;
+      if (!scope || isBinary) return upstream.send(data, { binary: isBinary });
+      const verdict = scope.fromClient(data.toString());
+      for (const m of verdict.toChrome) upstream.send(m);
+      for (const m of verdict.toClient) if (socket.readyState === WebSocket.OPEN) socket.send(m);
     });
     socket.on('pong', () => {
       client.alive = true;
@@ -205,9 +218,24 @@ export class SessionEndpoint {
       client.closeReason ??= 'browser_gone';
       queueMicrotask(() => this.#end(client, 1011, 'browser connection closed'));
     }
+    const reported = new Set<string>();
     upstream.on('message', (data, isBinary) => {
-      if (!isBinary) client.targets.observe(data);
-      if (socket.readyState === WebSocket.OPEN) socket.send(data, { binary: isBinary });
+      if (!scope || isBinary) {
+        if (!isBinary) client.targets.observe(data);
+        if (socket.readyState === WebSocket.OPEN) socket.send(data, { binary: isBinary });
+        return;
+      }
+      const verdict = scope.fromChrome(data.toString());
+      for (const m of verdict.toChrome) if (upstream.readyState === WebSocket.OPEN) upstream.send(m);
+      for (const m of verdict.toClient) {
+        client.targets.observe(Buffer.from(m));
+        if (socket.readyState === WebSocket.OPEN) socket.send(m);
+      }
+      for (const id of scope.clientContexts) {
+        if (reported.has(id)) continue;
+        reported.add(id);
+        this.#hooks.clientContextCreated(sessionId, id);
+      }
     });
     upstream.on('close', () => {
       client.closeReason ??= 'browser_gone';

@@ -5,7 +5,7 @@
 export { SessionManager } from './manager.js';
 export type { ManagerStats } from './manager.js';
 
-export type { SessionManagerOptions, CreateSessionParams, HeadlessMode } from './options.js';
+export type { SessionManagerOptions, CreateSessionParams, HeadlessMode, IsolationMode, ProxySettings } from './options.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 

@@ -15,12 +15,13 @@ import {
   SessionNotFoundError,
 } from './errors.js';
 import { GuardedEmitter, type SessionManagerEvents } from './events.js';
-import { checkExtendMs, resolveCreateParams, resolveManagerOptions, type CreateSessionParams, type ResolvedManagerOptions, type SessionManagerOptions } from './options.js';
-import { Dispatcher } from './pool/dispatcher.js';
+import { checkExtendMs, resolveCreateParams, resolveManagerOptions, type CreateSessionParams, type IsolationMode, type ResolvedManagerOptions, type SessionManagerOptions } from './options.js';
+import { Dispatcher, type Lease } from './pool/dispatcher.js';
 import type { PoolStats } from './pool/types.js';
 import { SessionRuntime, type RuntimeContext } from './session/runtime.js';
 import type { ListSessionsParams, Session, SessionInfo, SessionList, SessionStatus } from './session/types.js';
 import { handleSignalsFor, stopHandlingSignalsFor } from './signals.js';
+import { openProxy, type ChromeProxy } from './session/proxy.js';
 import { withSession } from './with-session.js';
 
 /** What {@link SessionManager.stats} returns. */
@@ -32,6 +33,9 @@ export interface ManagerStats extends PoolStats {
 }
 
 const STATUSES: readonly SessionStatus[] = ['pending', 'active', 'closed', 'error'];
+
+/** Opening or disposing a session's browser context takes a few ms; one that takes this long failed. */
+const CONTEXT_TIMEOUT_MS = 10_000;
 
 /** Clients get this long to close when their session ends (the endpoint cuts them off at 500 ms). */
 const DISCONNECT_BOUND_MS = 2_000;
@@ -80,6 +84,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
       expiryWarningMs: o.expiryWarningMs,
       healthCheckIntervalMs: o.healthCheckIntervalMs,
       disconnectGraceMs: o.disconnectGraceMs,
+      contextTimeoutMs: CONTEXT_TIMEOUT_MS,
       emit: (event, ...args) => this.#emitSafe(event, ...args),
       disconnectClients: (id) => {
         const endpoint = this.#live?.endpoint;
@@ -118,12 +123,18 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     try {
       const { endpoint, dispatcher } = await this.#start();
       rt.record.wsEndpoint = endpoint.urlFor(rt.id, rt.record.token);
-      const lease = await dispatcher.acquire(this.#spec, { priority: p.priority, signal: rt.abort.signal }, () => this.#emitSafe('sessionQueued', rt.record.snapshot()));
+      const proxy = p.proxy ? await openProxy(p.proxy) : undefined;
+      if (proxy) rt.onEnd(() => proxy.close());
+      const spec = proxy && p.isolation === 'browser' ? withProxyFlags(this.#spec, proxy) : this.#spec;
+      const lease = await dispatcher.acquire(spec, { priority: p.priority, signal: rt.abort.signal, ...this.#lending(p.isolation) }, () => this.#emitSafe('sessionQueued', rt.record.snapshot()));
+      const contextId = p.isolation === 'context' ? await this.#openContext(dispatcher, lease, proxy) : undefined;
       if (rt.abort.signal.aborted || this.#closing) {
-        dispatcher.release(lease); // unused, so clean: back to the pool
+        // Unused, so clean: back to the pool (a context of its own goes first).
+        if (contextId) void lease.browser.disposeContexts([contextId], CONTEXT_TIMEOUT_MS).catch(() => {});
+        dispatcher.release(lease, p.isolation === 'browser' ? 'no_reuse' : undefined);
         throw rt.abort.signal.aborted ? abortError(rt.abort.signal.reason) : new ManagerClosedError();
       }
-      rt.start(lease);
+      rt.start(lease, contextId);
       return this.#handle(rt);
     } catch (err) {
       const error = this.#createError(rt, err);
@@ -225,7 +236,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   async warmUp(): Promise<void> {
     if (this.#closing) throw new ManagerClosedError();
     const { dispatcher } = await this.#start();
-    dispatcher.warm(this.#spec);
+    dispatcher.warm(this.#spec, this.#lending(this.#opts.isolation));
   }
 
   /**
@@ -289,11 +300,12 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
         route: (id) => {
           const rt = this.#sessions.get(id);
           const b = rt?.browser;
-          return rt && b ? { token: rt.record.token, upstream: b.process.wsEndpoint } : undefined;
+          return rt && b ? { token: rt.record.token, upstream: b.process.wsEndpoint, contextId: rt.contextId } : undefined;
         },
         clientConnected: (id, c, clients) => this.#sessions.get(id)?.clientConnected(c, clients),
         clientDisconnected: (id, c, reason, remaining) => this.#sessions.get(id)?.clientDisconnected(c, reason, remaining),
         clientTraffic: (id) => this.#sessions.get(id)?.traffic(),
+        clientContextCreated: (id, contextId) => this.#sessions.get(id)?.clientContextCreated(contextId),
         browserCloseRequested: (id) => void this.#sessions.get(id)?.end('browser_closed'),
       },
       { pingTimeoutMs: o.clientPingTimeoutMs },
@@ -319,6 +331,24 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     // A close() during this start has already unregistered us: do not register again.
     if (o.handleSignals && !this.#closing) handleSignalsFor(this);
     return this.#live;
+  }
+
+  /** How the pool lends a browser for an isolation mode: whole or shared, reused or fresh. */
+  #lending(isolation: IsolationMode): { capacity: number; flavour?: string } {
+    if (isolation === 'context') return { capacity: this.#opts.sessionsPerBrowser };
+    return isolation === 'browser' ? { capacity: 1, flavour: 'fresh' } : { capacity: 1 };
+  }
+
+  /** A fresh browser context for a 'context' session; a browser that cannot make one takes no more sessions. */
+  async #openContext(dispatcher: Dispatcher<PooledBrowser>, lease: Lease<PooledBrowser>, proxy: ChromeProxy | undefined): Promise<string> {
+    const b = lease.browser;
+    const opts = proxy ? { proxyServer: proxy.server, ...(proxy.bypass !== undefined ? { proxyBypassList: proxy.bypass } : {}) } : {};
+    try {
+      return await settleWithin(b.openContext(CONTEXT_TIMEOUT_MS, opts), CONTEXT_TIMEOUT_MS, () => new Error(`no context within ${CONTEXT_TIMEOUT_MS} ms`)).promise;
+    } catch (err) {
+      dispatcher.release(lease, b.usable ? 'reset_failed' : 'crashed');
+      throw new LaunchError(`Could not open a browser context for the session: ${(err as Error).message}`, this.#spec.executablePath, '', { cause: err });
+    }
   }
 
   #runtime(id: string): SessionRuntime {
@@ -361,6 +391,12 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   #emitSafe<K extends keyof SessionManagerEvents>(event: K, ...args: SessionManagerEvents[K]): void {
     (this.emit as (e: K, ...a: SessionManagerEvents[K]) => boolean)(event, ...args);
   }
+}
+
+/** A launch spec whose Chrome sends everything through `proxy` ('browser' isolation). */
+function withProxyFlags(spec: LaunchSpec, proxy: ChromeProxy): LaunchSpec {
+  const flags = [`--proxy-server=${proxy.server}`, ...(proxy.bypass !== undefined ? [`--proxy-bypass-list=${proxy.bypass}`] : [])];
+  return { ...spec, args: [...spec.args, ...flags] };
 }
 
 /** A create's abort reason as a typed error: ours as is, anything else as `CreateAbortedError`. */

@@ -5,9 +5,22 @@ import { InvalidOptionError } from './errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { MAX_TIMER_MS } from './deadline.js';
+import { resolveProxy, type ProxySettings } from './session/proxy.js';
+
+export type { ProxySettings };
 
 /** Which Chrome build a manager drives. */
 export type HeadlessMode = 'shell' | 'new';
+
+/**
+ * How sessions are kept apart (see the README's table of what each isolates).
+ * - `'reset'`: a Chrome of its own per session, reset over CDP and reused after it.
+ * - `'context'`: a fresh browser context per session in a shared Chrome, disposed after it.
+ * - `'browser'`: a fresh Chrome per session, closed after it (`reuse: false`).
+ */
+export type IsolationMode = 'reset' | 'context' | 'browser';
+
+const ISOLATION_MODES: readonly IsolationMode[] = ['reset', 'context', 'browser'];
 
 /** Options of {@link SessionManager}. Every field is optional; defaults are listed per field. */
 export interface SessionManagerOptions {
@@ -64,7 +77,11 @@ export interface SessionManagerOptions {
   readonly handleSignals?: boolean;
   /** Warm browsers kept launched and waiting beyond the active ones. @default 1 */
   readonly minIdle?: number;
-  /** Reset and reuse a browser after a session; `false` gives every session a fresh browser. @default true */
+  /** How sessions are kept apart: `'reset'`, `'context'` or `'browser'` ({@link IsolationMode}). @default 'reset' */
+  readonly isolation?: IsolationMode;
+  /** In `'context'` isolation, most sessions sharing one Chrome at once. @default 4 */
+  readonly sessionsPerBrowser?: number;
+  /** `false` is `isolation: 'browser'` (a fresh browser per session); kept for compatibility. @default true */
   readonly reuse?: boolean;
   /** Recycle a browser after it has served this many sessions. `0`: no limit. @default 100 */
   readonly maxSessionsPerBrowser?: number;
@@ -112,6 +129,15 @@ export interface CreateSessionParams {
   readonly signal?: AbortSignal;
   /** Higher runs first among waiting creates. @default 0 */
   readonly priority?: number;
+  /** This session's isolation, overriding the manager's. @default the manager's `isolation` */
+  readonly isolation?: IsolationMode;
+  /**
+   * A proxy for this session's traffic, with credentials if it needs them ('context' and
+   * 'browser' isolation: a reset Chrome keeps the proxy it was launched with). @default none
+   */
+  readonly proxy?: ProxySettings;
+  /** Steel's form of `proxy`: `http://user:pass@host:port`. Not with `proxy`. @default none */
+  readonly proxyUrl?: string;
 }
 
 /** Throws unless `value` is a plain object whose keys are all in `allowed`. */
@@ -220,6 +246,14 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   handleSignals: (o) => bool('handleSignals', o.handleSignals, true),
   minIdle: (o) => int('minIdle', o.minIdle, 1, 0),
   reuse: (o) => bool('reuse', o.reuse, true),
+  isolation: (o) => {
+    const reuse = MANAGER_OPTIONS.reuse(o);
+    if (o.isolation === undefined) return reuse ? 'reset' : 'browser';
+    if (!ISOLATION_MODES.includes(o.isolation as IsolationMode)) throw new InvalidOptionError('isolation', ISOLATION_MODES.map((m) => `'${m}'`).join(' | '), o.isolation);
+    if (!reuse && o.isolation !== 'browser') throw new InvalidOptionError('reuse', `true or absent with isolation '${String(o.isolation)}' (reuse: false means isolation 'browser')`, o.reuse);
+    return o.isolation as IsolationMode;
+  },
+  sessionsPerBrowser: (o) => int('sessionsPerBrowser', o.sessionsPerBrowser, 4, 1, 1000),
   maxSessionsPerBrowser: (o) => int('maxSessionsPerBrowser', o.maxSessionsPerBrowser, 100, 0),
   maxBrowserAgeMs: (o) => ms('maxBrowserAgeMs', o.maxBrowserAgeMs, 1_800_000, 0),
   maxBrowserRssBytes: (o) => int('maxBrowserRssBytes', o.maxBrowserRssBytes, 0, 0),
@@ -254,9 +288,11 @@ export interface ResolvedCreateParams {
   readonly idleTimeoutMs: number;
   readonly signal: AbortSignal | undefined;
   readonly priority: number;
+  readonly isolation: IsolationMode;
+  readonly proxy: ProxySettings | undefined;
 }
 
-const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority'] as const satisfies readonly (keyof CreateSessionParams)[];
+const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl'] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
 const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
@@ -283,13 +319,26 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new InvalidOptionError('create.signal', 'an AbortSignal', signal);
   }
+  const mode = isolation(p.isolation, manager.isolation);
+  const proxy = resolveProxy(p.proxy, p.proxyUrl);
+  if (proxy && mode === 'reset') {
+    throw new InvalidOptionError(p.proxy !== undefined ? 'create.proxy' : 'create.proxyUrl', "isolation 'context' or 'browser' (a reset Chrome keeps the proxy it was launched with)", p.proxy ?? p.proxyUrl);
+  }
   return {
     timeoutMs,
     keepAlive: bool('create.keepAlive', p.keepAlive, false),
     idleTimeoutMs: ms('create.idleTimeoutMs', p.idleTimeoutMs, manager.idleTimeoutMs, 0),
     signal,
     priority: int('create.priority', p.priority, 0, Number.MIN_SAFE_INTEGER),
+    isolation: mode,
+    proxy,
   };
+}
+
+function isolation(value: unknown, fallback: IsolationMode): IsolationMode {
+  if (value === undefined) return fallback;
+  if (!ISOLATION_MODES.includes(value as IsolationMode)) throw new InvalidOptionError('create.isolation', ISOLATION_MODES.map((m) => `'${m}'`).join(' | '), value);
+  return value as IsolationMode;
 }
 
 /** Validates the `extend()` amount. */

@@ -283,7 +283,6 @@ describe('browser states', () => {
 
   it('recycle rules: reuse false, max sessions, max age, max RSS, and an explicit retire reason', async () => {
     for (const [opts, reason] of [
-      [{ reuse: false }, 'no_reuse'],
       [{ maxSessionsPerBrowser: 1 }, 'max_sessions'],
       [{ maxBrowserAgeMs: 1 }, 'max_age'],
       [{ maxBrowserRssBytes: 10 }, 'max_rss'],
@@ -301,7 +300,13 @@ describe('browser states', () => {
     factory.auto = true;
     const lease = await d.acquire(SPEC);
     d.release(lease, 'unresponsive');
-    expect(reported.recycled).toEqual([{ pid: lease.browser.pid, reason: 'unresponsive' }]);
+    const fresh = await d.acquire(SPEC, { flavour: 'fresh' });
+    expect(fresh.browser).not.toBe(lease.browser);
+    d.release(fresh, 'no_reuse');
+    expect(reported.recycled).toEqual([
+      { pid: lease.browser.pid, reason: 'unresponsive' },
+      { pid: fresh.browser.pid, reason: 'no_reuse' },
+    ]);
   });
 });
 

@@ -160,7 +160,6 @@ export const DEFAULTS: DispatcherOptions = {
   maxQueue: Infinity,
   queueTimeoutMs: 0,
   launchTimeoutMs: 5_000,
-  reuse: true,
   maxSessionsPerBrowser: 0,
   maxBrowserAgeMs: 0,
   maxBrowserRssBytes: 0,

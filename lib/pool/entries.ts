@@ -93,7 +93,6 @@ export function launchError(err: unknown, spec: LaunchSpec): Error {
 /** The recycle rule that retires a browser after a session, if any. */
 export function recycleReason<B extends PoolBrowser>(e: PoolEntry<B>, o: DispatcherOptions): RetireReason | undefined {
   const b = e.browser!;
-  if (!o.reuse) return 'no_reuse';
   if (!b.usable) return 'crashed';
   if (o.maxSessionsPerBrowser > 0 && e.sessionsServed >= o.maxSessionsPerBrowser) return 'max_sessions';
   if (o.maxBrowserAgeMs > 0 && Date.now() - b.startedAt >= o.maxBrowserAgeMs) return 'max_age';

@@ -54,7 +54,6 @@ export interface DispatcherOptions {
   readonly queueTimeoutMs: number;
   /** Launch and attach of one browser must finish within this. */
   readonly launchTimeoutMs: number;
-  readonly reuse: boolean;
   readonly maxSessionsPerBrowser: number;
   readonly maxBrowserAgeMs: number;
   readonly maxBrowserRssBytes: number;

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { ResolvedCreateParams } from '../options.js';
+import type { IsolationMode, ResolvedCreateParams } from '../options.js';
 import type { SessionInfo, SessionStatus, StopReason } from './types.js';
 
 /**
@@ -13,6 +13,7 @@ export class SessionRecord {
   readonly createdAt: number;
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly isolation: IsolationMode;
   status: SessionStatus = 'pending';
   keepAlive: boolean;
   wsEndpoint = '';
@@ -33,6 +34,7 @@ export class SessionRecord {
     this.timeoutMs = params.timeoutMs;
     this.idleTimeoutMs = params.idleTimeoutMs;
     this.keepAlive = params.keepAlive;
+    this.isolation = params.isolation;
   }
 
   /** True once the session is `closed` or `error`. */
@@ -53,6 +55,7 @@ export class SessionRecord {
       expiresAt: iso(this.expiresAt),
       keepAlive: this.keepAlive,
       idleTimeoutMs: this.idleTimeoutMs,
+      isolation: this.isolation,
       clients: this.clients,
       browserPid: this.status === 'active' ? this.browserPid : undefined,
       closedAt: iso(this.closedAt),

@@ -4,6 +4,7 @@ import type { ClientCloseReason, ClientInfo } from '../endpoint.js';
 import { BrowserCrashedError, BrowserUnresponsiveError, CreateAbortedError, ManagerClosedError, QueueTimeoutError } from '../errors.js';
 import type { SessionManagerEvents } from '../events.js';
 import type { ResolvedCreateParams } from '../options.js';
+import { settleWithin } from '../deadline.js';
 import type { Lease } from '../pool/dispatcher.js';
 import type { RetireReason } from '../pool/types.js';
 import { SessionRecord } from './record.js';
@@ -18,6 +19,8 @@ export interface RuntimeContext {
   readonly expiryWarningMs: number;
   readonly healthCheckIntervalMs: number;
   readonly disconnectGraceMs: number;
+  /** Bound on opening and disposing a session's browser context. */
+  readonly contextTimeoutMs: number;
   emit<K extends keyof SessionManagerEvents>(event: K, ...args: SessionManagerEvents[K]): void;
   /** Closes every client socket of the session; resolves once they are closed (bounded). */
   disconnectClients(sessionId: string): Promise<void>;
@@ -45,6 +48,11 @@ export class SessionRuntime {
   #ending: Promise<void> | undefined;
   #health: NodeJS.Timeout | undefined;
   #detach: (() => void) | undefined;
+  /** 'context' isolation: the session's own browser context, and those its clients created. */
+  #contextId: string | undefined;
+  readonly #clientContexts = new Set<string>();
+  /** Work to do once the session has ended, whatever the way (a local proxy to close). */
+  readonly #onEnd: (() => Promise<void>)[] = [];
 
   constructor(params: ResolvedCreateParams, ctx: RuntimeContext) {
     this.#ctx = ctx;
@@ -63,9 +71,18 @@ export class SessionRuntime {
     return this.record.status === 'active' ? this.#lease?.browser : undefined;
   }
 
-  /** The create got its browser: the session becomes `active` and its rules start. */
-  start(lease: Lease<PooledBrowser>): void {
+  /** The browser context of a 'context' session, while active. */
+  get contextId(): string | undefined {
+    return this.browser ? this.#contextId : undefined;
+  }
+
+  /**
+   * The create got its browser (and, in 'context' isolation, its context): the session becomes
+   * `active` and its rules start.
+   */
+  start(lease: Lease<PooledBrowser>, contextId?: string): void {
     const rec = this.record;
+    this.#contextId = contextId;
     const b = lease.browser;
     const now = this.#ctx.clock.now();
     this.#lease = lease;
@@ -78,11 +95,11 @@ export class SessionRuntime {
     if (rec.idleTimeoutMs > 0) this.#armIdle(rec.idleTimeoutMs);
     this.#armHealthCheck(b);
     const onPages = (count: number) => {
-      if (count !== 0) return;
+      if ((contextId === undefined ? count : b.pagesIn(contextId)) !== 0) return;
       // Let the client receive the replies and events of its own close before we cut it off
       // (Puppeteer's page.close() waits for them and would hang otherwise).
       this.#setTimer('pages', PAGES_SETTLE_MS, () => {
-        if (b.pageCount === 0) void this.end('all_pages_closed');
+        if ((contextId === undefined ? b.pageCount : b.pagesIn(contextId)) === 0) void this.end('all_pages_closed');
       });
     };
     b.on('pagesChanged', onPages);
@@ -128,6 +145,21 @@ export class SessionRuntime {
     else void this.end('client_disconnected');
   }
 
+  /** Runs `fn` once the session has ended (or its create failed), bounded. */
+  onEnd(fn: () => Promise<void>): void {
+    this.#onEnd.push(fn);
+  }
+
+  #runOnEnd(): Promise<void> {
+    const all = Promise.all(this.#onEnd.splice(0).map((fn) => fn().catch(() => {})));
+    return settleWithin(all, this.#ctx.contextTimeoutMs, () => new Error('cleanup timed out')).promise.then(() => {}, () => {});
+  }
+
+  /** A client of this session created a browser context: it is disposed with the session. */
+  clientContextCreated(id: string): void {
+    this.#clientContexts.add(id);
+  }
+
   /** A client sent a CDP message. The idle timer re-arms lazily from this stamp. */
   traffic(): void {
     this.record.lastTraffic = this.#ctx.clock.now();
@@ -148,7 +180,8 @@ export class SessionRuntime {
     this.#ending = (async () => {
       await this.#ctx.disconnectClients(this.record.id);
       this.record.clients = 0;
-      if (!retire) this.#ctx.release(lease);
+      if (!retire) this.#ctx.release(lease, await this.#giveBack(lease.browser));
+      await this.#runOnEnd();
       if (error) this.#ctx.emit('sessionError', this.record.snapshot(), error);
       this.#ctx.emit('sessionClosed', this.record.snapshot());
       this.#ctx.ended(this);
@@ -157,12 +190,25 @@ export class SessionRuntime {
     return this.#ending;
   }
 
+  /**
+   * Readies the browser for the pool: a 'context' session's contexts are disposed (a browser
+   * that cannot dispose them takes no more sessions); a 'browser' session's Chrome is not reused.
+   */
+  async #giveBack(b: PooledBrowser): Promise<RetireReason | undefined> {
+    if (this.record.isolation === 'browser') return 'no_reuse';
+    if (this.#contextId === undefined) return undefined;
+    const ms = this.#ctx.contextTimeoutMs;
+    const disposed = settleWithin(b.disposeContexts([this.#contextId, ...this.#clientContexts], ms), ms, () => new Error('dispose timed out'));
+    return disposed.promise.then(() => undefined, () => 'reset_failed' as const);
+  }
+
   /** The create never became active: record it as cancelled or failed. Idempotent. */
   failPending(error: Error): void {
     if (this.record.status !== 'pending') return;
     const cancelled = error instanceof CreateAbortedError || error instanceof QueueTimeoutError || error instanceof ManagerClosedError;
     const reason: StopReason = error instanceof ManagerClosedError ? 'shutdown' : cancelled ? 'cancelled' : 'launch_failed';
     this.#finish(reason, cancelled ? undefined : error);
+    void this.#runOnEnd();
     if (!cancelled) this.#ctx.emit('sessionError', this.record.snapshot(), error);
     this.#ctx.emit('sessionClosed', this.record.snapshot());
     this.#ctx.ended(this);

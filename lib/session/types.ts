@@ -1,6 +1,7 @@
 /**
  * The session record: its states, why it stopped, and the snapshot users see.
  */
+import type { IsolationMode } from '../options.js';
 
 /**
  * A session's state. `active`, `closed` and `error` are Hyperbrowser's; `pending` is a create
@@ -63,6 +64,8 @@ export interface SessionInfo {
   readonly keepAlive: boolean;
   /** Idle timeout in ms; 0 when off. */
   readonly idleTimeoutMs: number;
+  /** How the session is kept apart from others: `'reset'`, `'context'` or `'browser'`. */
+  readonly isolation: IsolationMode;
   /** CDP clients connected now. */
   readonly clients: number;
   /** Pid of the browser serving the session, while active. */
