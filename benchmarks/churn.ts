@@ -8,7 +8,9 @@
  *   cluster-context  puppeteer-cluster CONCURRENCY_CONTEXT (one browser, a context per job)
  *   cluster-browser  puppeteer-cluster CONCURRENCY_BROWSER (a browser per worker, a context per job)
  *   ours-reuse       SessionManager({ reuse: true }): create() + puppeteer.connect + pages()[0] + disconnect()
- *   ours-noreuse     the same with reuse: false (a fresh browser per session, pre-launched)
+ *   ours-noreuse     the same with isolation 'browser' (a fresh browser per session, pre-launched)
+ *   ours-context     the same with isolation 'context' (a fresh context per session, sessionsPerBrowser default)
+ *   ours-context-1   isolation 'context' with sessionsPerBrowser 1
  *   cluster-context+flags  CONCURRENCY_CONTEXT with the Chrome features the library disables also
  *                    disabled (RenderDocument...): how much of our lead is flags anyone could pass.
  *                    Shown for transparency, never the "best cluster" the ratios divide by.
@@ -28,7 +30,7 @@ import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { Cluster } from 'puppeteer-cluster';
 import { DISABLED_FEATURES } from '../lib/chrome/flags.js';
-import { SessionManager } from '../lib/index.js';
+import { SessionManager, type IsolationMode } from '../lib/index.js';
 import { writeChurnChart } from './chart.js';
 import { loadAndCheck, poolQuiet, sessionJob } from './jobs.js';
 import {
@@ -64,7 +66,7 @@ const args = cli({
   rounds: { type: 'string', default: '3' },
   conc: { type: 'string', default: '1,2,4' },
   build: { type: 'string', default: 'both' },
-  strategies: { type: 'string', default: 'naive,cluster-context,cluster-browser,cluster-context+flags,ours-reuse,ours-noreuse' },
+  strategies: { type: 'string', default: 'naive,cluster-context,cluster-browser,cluster-context+flags,ours-reuse,ours-noreuse,ours-context,ours-context-1' },
   micro: { type: 'string', default: '30' },
   'sample-ms': { type: 'string', default: '100' },
   // Knobs for investigations; the defaults are the library's.
@@ -75,7 +77,7 @@ const JOBS = int('jobs', args.jobs);
 const ROUNDS = int('rounds', args.rounds);
 const CONCS = args.quick ? [2] : args.conc.split(',').map((c) => int('conc', c));
 const BUILDS: Build[] = args.quick ? ['shell'] : args.build === 'both' ? ['shell', 'new'] : [args.build as Build];
-const STRATEGIES = args.quick && args.strategies.includes('naive') ? ['cluster-context', 'cluster-browser', 'cluster-context+flags', 'ours-reuse'] : args.strategies.split(',');
+const STRATEGIES = args.quick && args.strategies.includes('naive') ? ['cluster-context', 'cluster-browser', 'cluster-context+flags', 'ours-reuse', 'ours-context'] : args.strategies.split(',');
 const MICRO = int('micro', args.micro);
 const SAMPLE_MS = int('sample-ms', args['sample-ms']);
 const MIN_IDLE = args['min-idle'] === '' ? undefined : int('min-idle', args['min-idle']);
@@ -160,18 +162,19 @@ function cluster(build: Build, pages: PageServer, c: number, mode: 'context' | '
   };
 }
 
-function ours(build: Build, pages: PageServer, c: number, reuse: boolean): Strategy {
+function ours(build: Build, pages: PageServer, c: number, name: string, isolation: IsolationMode, sessionsPerBrowser?: number): Strategy {
   let manager: SessionManager | undefined;
   const alive = new Set<number>();
   return {
-    name: reuse ? 'ours-reuse' : 'ours-noreuse',
+    name,
     async setup() {
       manager = new SessionManager({
         maxConcurrent: c,
         headless: build,
         executablePath: executableFor(build),
         ...(args['runtime-parent'] ? { runtimeDir: tempDir('bench-churn-rt-', args['runtime-parent']) } : {}),
-        reuse,
+        isolation,
+        ...(sessionsPerBrowser === undefined ? {} : { sessionsPerBrowser }),
         ...(MIN_IDLE === undefined ? {} : { minIdle: MIN_IDLE }),
       });
       manager.on('browserLaunched', (e) => alive.add(e.pid));
@@ -370,8 +373,10 @@ async function main(): Promise<void> {
           'cluster-context': () => cluster(build, pages, c, 'context'),
           'cluster-browser': () => cluster(build, pages, c, 'browser'),
           'cluster-context+flags': () => cluster(build, pages, c, 'context', true),
-          'ours-reuse': () => ours(build, pages, c, true),
-          'ours-noreuse': () => ours(build, pages, c, false),
+          'ours-reuse': () => ours(build, pages, c, 'ours-reuse', 'reset'),
+          'ours-noreuse': () => ours(build, pages, c, 'ours-noreuse', 'browser'),
+          'ours-context': () => ours(build, pages, c, 'ours-context', 'context'),
+          'ours-context-1': () => ours(build, pages, c, 'ours-context-1', 'context', 1),
         };
         for (const name of STRATEGIES) if (!make[name]) throw new Error(`unknown strategy ${name}`);
         const samples = new Map<string, Sample[]>(STRATEGIES.map((n) => [n, []]));
