@@ -153,6 +153,7 @@ async function main(): Promise<void> {
         clientDisconnected: () => {},
         clientTraffic: () => {},
         browserCloseRequested: () => {},
+      clientContextCreated: () => {},
       },
       { pingTimeoutMs: 0 },
     );
