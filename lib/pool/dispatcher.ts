@@ -215,13 +215,20 @@ export class Dispatcher<B extends PoolBrowser> {
     return n;
   }
 
+  /** The idle browser of `key` that went idle last (LIFO: it keeps its caches warm; the others age out). */
   #takeIdle(key: string): PoolEntry<B> | undefined {
+    let best: PoolEntry<B> | undefined;
     for (const e of this.#entries) {
       if (e.state !== 'idle' || e.key !== key) continue;
-      if (e.browser!.usable) return e;
-      this.#retire(e, 'crashed');
+      if (!e.browser!.usable) this.#retire(e, 'crashed');
+      else if (!best || e.idleSince > best.idleSince) best = e;
     }
-    return undefined;
+    return best;
+  }
+
+  #idle(e: PoolEntry<B>): void {
+    e.state = 'idle';
+    e.idleSince = ++this.#seq;
   }
 
   #grant(req: PendingCreate<B>, e: PoolEntry<B>): void {
@@ -287,7 +294,7 @@ export class Dispatcher<B extends PoolBrowser> {
     void b.exited.then((info) => this.#onExit(e, info));
     const owner = e.owner;
     e.owner = undefined;
-    e.state = 'idle';
+    this.#idle(e);
     if (this.#closed) this.#retire(e, 'surplus', { quiet: true });
     else if (owner && !owner.settled) this.#grant(owner, e);
     this.dispatch();
@@ -336,7 +343,7 @@ export class Dispatcher<B extends PoolBrowser> {
           this.#totals.resets++;
           this.#resetTimes.push(took);
           if (this.#resetTimes.length > 1000) this.#resetTimes.shift();
-          e.state = 'idle';
+          this.#idle(e);
           this.#events.browserReset(e.browser!.pid, took);
         }
         this.dispatch();

@@ -9,6 +9,8 @@ export class PoolEntry<B extends PoolBrowser> {
   browser: B | undefined;
   /** Sessions it has served. */
   sessionsServed = 0;
+  /** When it last became idle (a sequence number): the pool lends the most recent first. */
+  idleSince = 0;
   /** The create a launch is for; undefined for a warm spare (any create may adopt it). */
   owner: PendingCreate<B> | undefined;
 
