@@ -2,8 +2,8 @@ import type { ExitInfo, LaunchSpec } from '../chrome/launch.js';
 import type { Clock } from '../clock.js';
 import { LaunchError, ManagerClosedError, QueueFullError } from '../errors.js';
 import { settleWithin } from '../deadline.js';
-import { PendingCreate, PoolEntry, abortError, launchError, poolKey, poolStats, recycleReason, type Lease } from './entries.js';
-import type { AcquireOptions, BrowserFactory, BrowserState, DispatcherEvents, DispatcherOptions, PoolBrowser, PoolStats, RetireReason } from './types.js';
+import { PendingCreate, PoolEntry, abortError, aliveIn, countIn, launchError, poolKey, poolStats, recycleReason, slotsTaken, type Lease } from './entries.js';
+import type { AcquireOptions, BrowserFactory, DispatcherEvents, DispatcherOptions, PoolBrowser, PoolStats, RetireReason } from './types.js';
 
 export type { AcquireOptions, DispatcherEvents, Lease, PoolEntry };
 
@@ -81,7 +81,7 @@ export class Dispatcher<B extends PoolBrowser> {
     if (!req.settled && !req.launch) {
       const waiting = this.#pending.filter((r) => !r.launch).length;
       if (waiting > this.#opts.maxQueue) this.#settle(req, new QueueFullError(this.#opts.maxQueue));
-      else if (this.#slotsTaken() >= this.#opts.maxConcurrent) queued?.();
+      else if (slotsTaken(this.#entries) >= this.#opts.maxConcurrent) queued?.();
     }
     return req.promise;
   }
@@ -107,7 +107,7 @@ export class Dispatcher<B extends PoolBrowser> {
       } else if (e.drainReason) {
         this.#retire(e, e.drainReason);
       } else if (e.capacity > 1) {
-        e.state = 'idle'; // its sessions' contexts are gone: nothing to reset
+        this.#idle(e); // its sessions' contexts are gone: nothing to reset
       } else {
         this.#reset(e);
       }
@@ -156,7 +156,7 @@ export class Dispatcher<B extends PoolBrowser> {
 
   #dispatchOnce(): void {
     if (this.#closed) return;
-    let slots = this.#slotsTaken();
+    let slots = slotsTaken(this.#entries);
     /** Browsers being reset that earlier creates in this pass will wait for, per key. */
     const claimed = new Map<string, number>();
     for (const req of [...this.#pending]) {
@@ -176,13 +176,13 @@ export class Dispatcher<B extends PoolBrowser> {
       }
       // A reset takes tens of ms, a launch hundreds and far more CPU: wait for a reset when one
       // is not already promised to an earlier create.
-      const resetting = this.#count('resetting', req.key) - (claimed.get(req.key) ?? 0);
+      const resetting = countIn(this.#entries, 'resetting', req.key) - (claimed.get(req.key) ?? 0);
       if (resetting > 0) {
         claimed.set(req.key, (claimed.get(req.key) ?? 0) + 1);
         slots++;
         continue;
       }
-      if (this.#alive() >= this.#maxBrowsers && !this.#evictIdleOtherThan(req.key)) break;
+      if (aliveIn(this.#entries) >= this.#maxBrowsers && !this.#evictIdleOtherThan(req.key)) break;
       this.#launch(req.key, req.spec, req.capacity, req);
       slots++;
     }
@@ -193,28 +193,10 @@ export class Dispatcher<B extends PoolBrowser> {
     return this.#opts.maxConcurrent + this.#opts.minIdle;
   }
 
-  /** Slots held by sessions or promised to creates whose browser is launching. */
-  #slotsTaken(): number {
-    let n = 0;
-    // A retired browser's sessions are ending (it crashed or hung): their slots are free already.
-    for (const e of this.#entries) if (e.state !== 'retiring') n += e.leases.size + e.owners.size;
-    return n;
-  }
-
-  #count(state: BrowserState, key?: string): number {
-    let n = 0;
-    for (const e of this.#entries) if (e.state === state && (key === undefined || e.key === key)) n++;
-    return n;
-  }
-
-  /** Browsers alive or launching; a retiring one has left the budget already. */
-  #alive(): number {
-    let n = 0;
-    for (const e of this.#entries) if (e.state !== 'retiring') n++;
-    return n;
-  }
-
-  /** A browser of `key` that can take a session: a shared one with room first (packing), else an idle one. */
+  /**
+   * A browser of `key` that can take a session: a shared one with room first (packing), else the
+   * idle one that went idle last (LIFO: it keeps its caches warm; the others age out).
+   */
   #takeFree(key: string): PoolEntry<B> | undefined {
     let idle: PoolEntry<B> | undefined;
     for (const e of this.#entries) {
@@ -224,9 +206,14 @@ export class Dispatcher<B extends PoolBrowser> {
         continue;
       }
       if (e.state === 'busy') return e;
-      idle ??= e;
+      if (!idle || e.idleSince > idle.idleSince) idle = e;
     }
     return idle;
+  }
+
+  #idle(e: PoolEntry<B>): void {
+    e.state = 'idle';
+    e.idleSince = ++this.#seq;
   }
 
   #grant(req: PendingCreate<B>, e: PoolEntry<B>): void {
@@ -294,7 +281,7 @@ export class Dispatcher<B extends PoolBrowser> {
     void b.exited.then((info) => this.#onExit(e, info));
     const owners = [...e.owners].filter((r) => !r.settled);
     e.owners.clear();
-    e.state = 'idle';
+    this.#idle(e);
     if (this.#closed) this.#retire(e, 'surplus', { quiet: true });
     else for (const owner of owners) this.#grant(owner, e);
     this.dispatch();
@@ -343,7 +330,7 @@ export class Dispatcher<B extends PoolBrowser> {
           this.#totals.resets++;
           this.#resetTimes.push(took);
           if (this.#resetTimes.length > 1000) this.#resetTimes.shift();
-          e.state = 'idle';
+          this.#idle(e);
           this.#events.browserReset(e.browser!.pid, took);
         }
         this.dispatch();
@@ -381,11 +368,11 @@ export class Dispatcher<B extends PoolBrowser> {
    */
   #topUp(): void {
     if (this.#opts.minIdle === 0 || Date.now() < this.#warmRetryAt) return;
-    if (this.#count('launching') > 0) return;
+    if (countIn(this.#entries, 'launching') > 0) return;
     for (const [key, { spec, capacity }] of this.#specs) {
       const waiting = this.#pending.filter((r) => r.key === key && !r.launch).length;
-      const spare = this.#count('idle', key) + this.#count('resetting', key) - waiting;
-      if (spare < this.#opts.minIdle && this.#alive() < this.#maxBrowsers) {
+      const spare = countIn(this.#entries, 'idle', key) + countIn(this.#entries, 'resetting', key) - waiting;
+      if (spare < this.#opts.minIdle && aliveIn(this.#entries) < this.#maxBrowsers) {
         this.#launch(key, spec, capacity);
         return;
       }

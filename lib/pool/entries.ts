@@ -16,6 +16,8 @@ export class PoolEntry<B extends PoolBrowser> {
   readonly owners = new Set<PendingCreate<B>>();
   /** Why a draining browser retires once its last session ends. */
   drainReason: RetireReason | undefined;
+  /** When it last became idle (a sequence number): the pool lends the most recent first. */
+  idleSince = 0;
 
   constructor(
     readonly key: string,
@@ -118,4 +120,26 @@ export function poolStats<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>
     ...totals,
     resetMsP50: sorted.length ? sorted[Math.floor(sorted.length / 2)] : undefined,
   };
+}
+
+/** Slots held by sessions or promised to creates whose browser is launching. */
+export function slotsTaken<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>): number {
+  let n = 0;
+  // A retired browser's sessions are ending (it crashed or hung): their slots are free already.
+  for (const e of entries) if (e.state !== 'retiring') n += e.leases.size + e.owners.size;
+  return n;
+}
+
+/** Browsers in `state` (of pool key `key`, when given). */
+export function countIn<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>, state: BrowserState, key?: string): number {
+  let n = 0;
+  for (const e of entries) if (e.state === state && (key === undefined || e.key === key)) n++;
+  return n;
+}
+
+/** Browsers alive or launching; a retiring one has left the budget already. */
+export function aliveIn<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>): number {
+  let n = 0;
+  for (const e of entries) if (e.state !== 'retiring') n++;
+  return n;
 }
