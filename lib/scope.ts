@@ -22,13 +22,12 @@
  *   browser session and the reply is handed back on the page session. A `browserContextId` that
  *   is not owned is answered locally with an error.
  * - Answered locally with `No target with given id found` (-32602) when `targetId` is given and
- *   is not an owned target (the browser target included): `Target.attachToTarget`,
+ *   is not an owned target: `Target.attachToTarget` (the browser target is allowed here),
  *   `Target.activateTarget`, `Target.closeTarget`, `Target.getTargetInfo`,
  *   `Target.exposeDevToolsProtocol`, `Target.autoAttachRelated`, `Target.detachFromTarget`,
  *   `Target.sendMessageToTarget`, `Target.openDevTools`, `Target.getDevToolsTarget`,
- *   `Browser.getWindowForTarget`; on any session.
- * - Answered locally with an error: `Target.attachToBrowserTarget` (a browser session would see
- *   the whole browser unfiltered); `Target.disposeBrowserContext` of a context the client did
+ *   `Browser.getWindowForTarget`.
+ * - Answered locally with an error: `Target.disposeBrowserContext` of a context the client did
  *   not create.
  * - Passed on, reply filtered: `Target.createBrowserContext` (the new id joins `clientContexts`),
  *   `Target.disposeBrowserContext` (leaves it), `Target.getBrowserContexts` (only the client's
@@ -37,6 +36,8 @@
  *   new target is noted as owned). These get an id of the scope's own (negative) on the way to
  *   Chrome; the reply gets the client's id back.
  * - Everything else, `Browser.close` included, is passed on untouched.
+ * Every rule holds on every session, so a browser session (`Target.attachToBrowserTarget`, which
+ * Playwright's `newCDPSession` uses) is filtered as the client's own connection is.
  *
  * Chrome → client (replies with the client's ids are passed on unread; only events starting
  * `{"method":"Target.` are parsed):
@@ -108,7 +109,6 @@ const CLIENT_NEEDLE = /"(?:Target|Storage|Browser)\./;
 const TARGET_EVENT = '{"method":"Target.';
 const NO_TARGET = 'No target with given id found';
 const INVALID_PARAMS = -32602;
-const SERVER_ERROR = -32000;
 
 /** What to do with the reply to a request sent under one of the scope's own ids. */
 type ReplyKind = 'plain' | 'internal' | 'createBrowserContext' | 'disposeBrowserContext' | 'getBrowserContexts' | 'getTargets' | 'createTarget';
@@ -189,7 +189,8 @@ export class ContextScope {
     const params = msg.params ?? {};
     if (TARGET_METHODS.has(method)) {
       const targetId = stringParam(params, 'targetId');
-      if (targetId !== undefined && !this.#owns(targetId)) return toClient(errorReply(id, sessionId, INVALID_PARAMS, NO_TARGET));
+      const allowed = targetId === undefined || this.#owns(targetId) || (method === 'Target.attachToTarget' && this.#isBrowser(targetId));
+      if (!allowed) return toClient(errorReply(id, sessionId, INVALID_PARAMS, NO_TARGET));
       return toChrome(text);
     }
     if (CONTEXT_METHODS.has(method)) {
@@ -199,27 +200,25 @@ export class ContextScope {
       }
       const contextId = given ?? this.contextId;
       msg.params = { ...params, browserContextId: contextId };
-      if (method === 'Target.createTarget') return this.#forward(msg, 'createTarget', contextId);
       // On a page session Chrome applies these to the default context: use the browser session.
-      if (sessionId !== undefined) return this.#forward(msg, 'plain', undefined);
+      if (method === 'Target.createTarget') return this.#forward(msg, 'createTarget', contextId, true);
+      if (sessionId !== undefined) return this.#forward(msg, 'plain', undefined, true);
       return given === undefined ? toChrome(JSON.stringify(msg)) : toChrome(text);
     }
     switch (method) {
-      case 'Target.attachToBrowserTarget':
-        return toClient(errorReply(id, sessionId, SERVER_ERROR, 'Not allowed'));
       case 'Target.createBrowserContext':
-        return sessionId === undefined ? this.#forward(msg, 'createBrowserContext', undefined) : toChrome(text);
+        return this.#forward(msg, 'createBrowserContext', undefined, false);
       case 'Target.disposeBrowserContext': {
         const contextId = stringParam(params, 'browserContextId');
         if (contextId === undefined || !this.#clientContexts.has(contextId)) {
           return toClient(errorReply(id, sessionId, INVALID_PARAMS, `Failed to find context with id ${contextId ?? ''}`));
         }
-        return this.#forward(msg, 'disposeBrowserContext', contextId);
+        return this.#forward(msg, 'disposeBrowserContext', contextId, false);
       }
       case 'Target.getBrowserContexts':
-        return sessionId === undefined ? this.#forward(msg, 'getBrowserContexts', undefined) : toChrome(text);
+        return this.#forward(msg, 'getBrowserContexts', undefined, false);
       case 'Target.getTargets':
-        return this.#forward(msg, 'getTargets', undefined);
+        return this.#forward(msg, 'getTargets', undefined, false);
       default:
         return toChrome(text);
     }
@@ -239,15 +238,14 @@ export class ContextScope {
 
   /**
    * Sends `msg` under a fresh id of the scope's own, remembering how to answer the client.
-   * A request from a page session goes to the browser session unless `kind` keeps the session
-   * (`getTargets`, `disposeBrowserContext`); the reply is addressed to the client's session.
+   * With `toBrowserSession` a request from another session goes to the browser session; the
+   * reply is addressed to the client's session either way.
    */
-  #forward(msg: CdpMessage, kind: ReplyKind, contextId: string | undefined): ScopeVerdict {
+  #forward(msg: CdpMessage, kind: ReplyKind, contextId: string | undefined, toBrowserSession: boolean): ScopeVerdict {
     const sessionId = msg.sessionId;
     const id = this.#newId({ kind, clientId: msg.id ?? 0, sessionId, contextId });
-    const keepSession = kind === 'getTargets' || kind === 'disposeBrowserContext';
     const out: CdpMessage = { id, method: msg.method, params: msg.params ?? {} };
-    if (keepSession && sessionId !== undefined) out.sessionId = sessionId;
+    if (!toBrowserSession && sessionId !== undefined) out.sessionId = sessionId;
     return toChrome(JSON.stringify(out));
   }
 
@@ -337,14 +335,14 @@ export class ContextScope {
         const sessionId = stringParam(params, 'sessionId');
         if (!isTargetInfo(info) || sessionId === undefined) return toClient(text);
         this.#note(info);
-        if (this.#visible(info.targetId) && info.type !== 'browser') return toClient(text);
+        if (this.#visible(info.targetId)) return toClient(text);
         return this.#detachForeign(sessionId, parent, params.waitingForDebugger === true);
       }
       case 'Target.detachedFromTarget':
       case 'Target.receivedMessageFromTarget': {
         const sessionId = stringParam(params, 'sessionId');
         if (sessionId === undefined || !this.#foreign.has(sessionId)) return toClient(text);
-        if (msg.method === 'Target.detachedFromTarget') this.#foreign.delete(sessionId);
+        if (msg.method === 'Target.detachedFromTarget') this.#forgetForeign(sessionId);
         return DROP;
       }
       default:
@@ -356,10 +354,17 @@ export class ContextScope {
   #detachForeign(sessionId: string, parent: string | undefined, waiting: boolean): ScopeVerdict {
     this.#foreign.add(sessionId);
     const out: string[] = [];
-    const internal = (): number => this.#newId({ kind: 'internal', clientId: 0, sessionId: undefined, contextId: undefined });
+    // `sessionId` here is the session the request is about, to forget it when Chrome detaches it.
+    const internal = (): number => this.#newId({ kind: 'internal', clientId: 0, sessionId, contextId: undefined });
     if (waiting) out.push(request(internal(), 'Runtime.runIfWaitingForDebugger', {}, sessionId));
     out.push(request(internal(), 'Target.detachFromTarget', { sessionId }, parent));
     return { toChrome: out, toClient: EMPTY };
+  }
+
+  /** Chrome detached a foreign session: requests on it will get no reply. */
+  #forgetForeign(sessionId: string): void {
+    this.#foreign.delete(sessionId);
+    for (const [id, p] of this.#pending) if (p.kind === 'internal' && p.sessionId === sessionId) this.#pending.delete(id);
   }
 
   #note(info: TargetInfoLike): void {
@@ -374,6 +379,10 @@ export class ContextScope {
   #owns(targetId: string): boolean {
     const t = this.#targets.get(targetId);
     return t !== undefined && t.type !== 'browser' && t.contextId !== undefined && this.#ownsContext(t.contextId);
+  }
+
+  #isBrowser(targetId: string): boolean {
+    return this.#targets.get(targetId)?.type === 'browser';
   }
 
   /** The client may hear of this target: an owned one, or the browser target. */

@@ -75,7 +75,7 @@ describe('ContextScope, client → Chrome', () => {
     scope.fromChrome(event('Target.targetCreated', { targetInfo: info('THEIRS', B) }));
     scope.fromChrome(event('Target.targetCreated', { targetInfo: info('BROWSER', undefined, 'browser') }));
     for (const method of ['Target.attachToTarget', 'Target.activateTarget', 'Target.closeTarget', 'Target.getTargetInfo', 'Target.exposeDevToolsProtocol']) {
-      for (const targetId of ['THEIRS', 'UNKNOWN', 'BROWSER']) {
+      for (const targetId of method === 'Target.attachToTarget' ? ['THEIRS', 'UNKNOWN'] : ['THEIRS', 'UNKNOWN', 'BROWSER']) {
         const v = scope.fromClient(req(13, method, { targetId }, 'S'));
         expect(v.toChrome).toEqual([]);
         expect(parse(v.toClient[0])).toEqual({ id: 13, error: { code: -32602, message: 'No target with given id found' }, sessionId: 'S' });
@@ -85,7 +85,11 @@ describe('ContextScope, client → Chrome', () => {
     }
     const own = req(15, 'Target.getTargetInfo');
     passes(scope.fromClient(own), own, 'toChrome');
-    expect(parse(scope.fromClient(req(16, 'Target.attachToBrowserTarget')).toClient[0])).toMatchObject({ id: 16, error: { code: -32000 } });
+    // The browser target and a browser session may be attached to: every rule holds on every session.
+    for (const text of [req(16, 'Target.attachToTarget', { targetId: 'BROWSER', flatten: true }), req(17, 'Target.attachToBrowserTarget')]) passes(scope.fromClient(text), text, 'toChrome');
+    const inBrowserSession = sent(scope, req(18, 'Target.getBrowserContexts', {}, 'BROWSER-SESSION'));
+    expect(inBrowserSession).toMatchObject({ method: 'Target.getBrowserContexts', sessionId: 'BROWSER-SESSION' });
+    expect(inBrowserSession.id).toBeLessThan(0);
   });
 
   it('tracks the client’s own contexts through create and dispose replies', () => {
@@ -177,6 +181,15 @@ describe('ContextScope, Chrome → client', () => {
     // An already running foreign tab (attached without waiting) is only detached; nested attachments detach on their parent.
     const w = scope.fromChrome(event('Target.attachedToTarget', { sessionId: 'SD', targetInfo: info('PD', DEFAULT, 'tab'), waitingForDebugger: false }, 'PARENT'));
     expect(w.toChrome.map(parse)).toEqual([expect.objectContaining({ method: 'Target.detachFromTarget', params: { sessionId: 'SD' }, sessionId: 'PARENT' })]);
+    // Requests on a foreign session that Chrome never answers (it detached first) are forgotten.
+    expect(scope.pendingCount).toBe(1);
+    const w2 = scope.fromChrome(event('Target.attachedToTarget', { sessionId: 'SE', targetInfo: info('PE', B), waitingForDebugger: true }));
+    expect(w2.toChrome).toHaveLength(2);
+    expect(scope.pendingCount).toBe(3);
+    scope.fromChrome(event('Target.detachedFromTarget', { sessionId: 'SD' }, 'PARENT'));
+    scope.fromChrome(event('Target.detachedFromTarget', { sessionId: 'SE' }));
+    expect(scope.pendingCount).toBe(0);
+    expect(scope.foreignSessionCount).toBe(0);
     const detachedOwn = event('Target.detachedFromTarget', { sessionId: 'SA', targetId: 'PA' });
     passes(scope.fromChrome(detachedOwn), detachedOwn, 'toClient');
   });
