@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ContextScope, type ScopeVerdict } from '../lib/scope.js';
 import { negativeReplyId, trailingSessionId } from '../lib/scope-wire.js';
 
@@ -192,6 +192,25 @@ describe('ContextScope, Chrome → client', () => {
     expect(scope.foreignSessionCount).toBe(0);
     const detachedOwn = event('Target.detachedFromTarget', { sessionId: 'SA', targetId: 'PA' });
     passes(scope.fromChrome(detachedOwn), detachedOwn, 'toClient');
+  });
+});
+
+describe('ContextScope per-message cost', () => {
+  it('parses no ordinary message either way', () => {
+    const scope = new ContextScope(A, ['PA']);
+    scope.fromChrome(event('Target.attachedToTarget', { sessionId: 'SB', targetInfo: info('PB', B), waitingForDebugger: true }));
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const big = 'x'.repeat(100_000);
+      scope.fromClient(req(1, 'Runtime.evaluate', { expression: big }, 'SA'));
+      scope.fromClient(req(2, 'Page.navigate', { url: 'http://a/' }, 'SA'));
+      scope.fromChrome(`{"id":1,"result":{"result":{"type":"string","value":"${big}"}},"sessionId":"SA"}`);
+      scope.fromChrome(event('Network.requestWillBeSent', { requestId: '1', request: { url: 'http://a/' } }, 'SA'));
+      scope.fromChrome(event('Page.frameNavigated', { frame: { id: 'F' } }, 'SB')); // dropped from its tail alone
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
   });
 });
 

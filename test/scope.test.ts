@@ -13,7 +13,7 @@ import path from 'node:path';
 import { chromium, type Browser as PwBrowser } from 'playwright-core';
 import puppeteer, { type Browser as PpBrowser } from 'puppeteer-core';
 import WebSocket, { WebSocketServer } from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChrome, type ChromeProcess } from '../lib/chrome/launch.js';
 import { RunDir } from '../lib/chrome/runtime.js';
 import { findChrome } from '../lib/index.js';
@@ -173,6 +173,16 @@ beforeAll(async () => {
   proxy = await startProxy(chrome.wsEndpoint, new Map([['A', { contextId: ctxA, pageId: pageA }], ['B', { contextId: ctxB, pageId: pageB }]]));
 });
 
+afterEach(async () => {
+  // Each test starts from one page per session, whatever the previous one left.
+  for (const close of closers.splice(0).reverse()) await close().catch(() => {});
+  for (const t of await allTargets()) {
+    if (t.type === 'page' && (t.browserContextId === ctxA || t.browserContextId === ctxB) && t.targetId !== pageA && t.targetId !== pageB) {
+      await raw.send('Target.closeTarget', { targetId: t.targetId });
+    }
+  }
+});
+
 afterAll(async () => {
   for (const close of closers.splice(0).reverse()) await close().catch(() => {});
   await proxy?.close();
@@ -220,6 +230,24 @@ describe('Puppeteer through ContextScope(A)', () => {
     expect(listed.map((t) => t.targetId)).not.toContain(decoy);
     expect((await allTargets()).map((t) => t.targetId)).toEqual(expect.arrayContaining([pageB, decoy]));
 
+    // Permissions granted on the default context land in A: a page of B on the same origin still asks.
+    await browser.defaultBrowserContext().overridePermissions(server.origin, ['geolocation']);
+    const geo = () => navigator.permissions.query({ name: 'geolocation' }).then((p) => p.state);
+    expect(await page.evaluate(geo)).toBe('granted');
+    const b = await RawCdp.open(proxy.url('B'));
+    closers.push(async () => b.close());
+    const { sessionId: sb } = await b.send<{ sessionId: string }>('Target.attachToTarget', { targetId: pageB, flatten: true });
+    await b.send('Page.navigate', { url: `${server.origin}/title/b-geo` }, sb);
+    const inB = await b.send<{ result: { value?: string } }>('Runtime.evaluate', { expression: `(async () => location.href + ' ' + (await (${geo.toString()})()))()`, awaitPromise: true, returnByValue: true }, sb);
+    expect(inB.result.value).toBe(`${server.origin}/title/b-geo prompt`);
+
+    // A session to the browser target is filtered like the connection itself.
+    const bs = await browser.target().createCDPSession();
+    expect((await bs.send('Target.getBrowserContexts')).browserContextIds).toEqual([]);
+    expect((await bs.send('Target.getTargets')).targetInfos.map((t) => t.browserContextId)).toEqual([ctxA, ctxA]);
+    await expect(bs.send('Target.attachToTarget', { targetId: pageB, flatten: true })).rejects.toThrow(/No target with given id found/);
+    await bs.detach();
+
     // A context of its own: created, used, listed, disposed.
     const own = await browser.createBrowserContext();
     expect(own.id).toBeDefined();
@@ -260,6 +288,12 @@ describe('Playwright through ContextScope(A)', () => {
     await context.clearCookies();
     expect(await cookieNames(ctxA)).toEqual([]);
     await expect(cdp.send('Target.attachToTarget', { targetId: pageB, flatten: true })).rejects.toThrow(/No target with given id found/);
+
+    // Playwright's browser CDP session (Target.attachToBrowserTarget) is filtered too.
+    const bs = await browser.newBrowserCDPSession();
+    expect((await bs.send('Target.getBrowserContexts')).browserContextIds).toEqual([]);
+    expect((await bs.send('Target.getTargets')).targetInfos.map((t) => t.browserContextId)).toEqual([ctxA, ctxA]);
+    await bs.detach();
 
     const own = await browser.newContext();
     expect(scope.clientContexts.size).toBe(1);
