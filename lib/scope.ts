@@ -52,12 +52,16 @@
  *   found by the `sessionId` Chrome writes last in each message.
  * - Replies to the scope's own ids: handed back under the client's id, filtered as above, or
  *   dropped (the scope's own requests).
+ * - `Browser.downloadWillBegin` / `Browser.downloadProgress` (Chrome sends every context's to
+ *   every connection with download events on): only for downloads of the client's frames
+ *   (lib/scope-downloads.ts; `Page.frameAttached/frameDetached` are read for that).
  *
  * Not covered: browser-wide methods without a context parameter (`Security.*` at browser level,
  * `Browser.crash`, `Browser.setWindowBounds` of a window id, `SystemInfo.*`, `Tracing.*`) pass
- * through; browser-level `Browser.download*` events are not filtered; a client that guesses a
+ * through; a client that guesses a
  * foreign session's id during its few ms of life could send on it.
  */
+import { DOWNLOAD_EVENT, DownloadFilter, FRAME_ATTACHED, FRAME_DETACHED } from './scope-downloads.js';
 import {
   errorReply,
   isTargetInfo,
@@ -78,29 +82,16 @@ export interface ScopeVerdict {
 
 /** Methods whose missing `browserContextId` is the session's context. */
 const CONTEXT_METHODS: ReadonlySet<string> = new Set([
-  'Target.createTarget',
-  'Storage.getCookies',
-  'Storage.setCookies',
-  'Storage.clearCookies',
-  'Browser.setDownloadBehavior',
-  'Browser.cancelDownload',
-  'Browser.grantPermissions',
-  'Browser.resetPermissions',
-  'Browser.setPermission',
+  'Target.createTarget', 'Storage.getCookies', 'Storage.setCookies', 'Storage.clearCookies',
+  'Browser.setDownloadBehavior', 'Browser.cancelDownload', 'Browser.grantPermissions',
+  'Browser.resetPermissions', 'Browser.setPermission',
 ]);
 
 /** Methods whose `targetId`, when given, must be an owned target. */
 const TARGET_METHODS: ReadonlySet<string> = new Set([
-  'Target.attachToTarget',
-  'Target.activateTarget',
-  'Target.closeTarget',
-  'Target.getTargetInfo',
-  'Target.exposeDevToolsProtocol',
-  'Target.autoAttachRelated',
-  'Target.detachFromTarget',
-  'Target.sendMessageToTarget',
-  'Target.openDevTools',
-  'Target.getDevToolsTarget',
+  'Target.attachToTarget', 'Target.activateTarget', 'Target.closeTarget', 'Target.getTargetInfo',
+  'Target.exposeDevToolsProtocol', 'Target.autoAttachRelated', 'Target.detachFromTarget',
+  'Target.sendMessageToTarget', 'Target.openDevTools', 'Target.getDevToolsTarget',
   'Browser.getWindowForTarget',
 ]);
 
@@ -153,6 +144,7 @@ export class ContextScope {
   readonly #foreign = new Set<string>();
   /** Requests sent under the scope's own ids, by that id. */
   readonly #pending = new Map<number, Pending>();
+  readonly #downloads = new DownloadFilter();
   #nextId = -1;
 
   /**
@@ -229,10 +221,13 @@ export class ContextScope {
     const ownId = negativeReplyId(text);
     if (ownId !== undefined) return this.#reply(ownId, text);
     if (text.startsWith(TARGET_EVENT)) return this.#targetEvent(text);
+    if (text.startsWith(DOWNLOAD_EVENT)) return this.#downloads.allows(text, (t) => this.#owns(t)) ? toClient(text) : DROP;
     if (this.#foreign.size > 0) {
       const sessionId = trailingSessionId(text);
       if (sessionId !== undefined && this.#foreign.has(sessionId)) return DROP;
     }
+    if (text.startsWith(FRAME_ATTACHED)) this.#downloads.frameEvent(text, true);
+    else if (text.startsWith(FRAME_DETACHED)) this.#downloads.frameEvent(text, false);
     return toClient(text);
   }
 

@@ -195,6 +195,25 @@ describe('ContextScope, Chrome → client', () => {
   });
 });
 
+describe('ContextScope downloads', () => {
+  it('passes download events of its own frames only', () => {
+    const scope = new ContextScope(A, ['PA']);
+    const will = (frameId: string, guid: string) => event('Browser.downloadWillBegin', { frameId, guid, url: 'http://x/f', suggestedFilename: 'f' });
+    const progress = (guid: string, state: string) => event('Browser.downloadProgress', { guid, totalBytes: 1, receivedBytes: 1, state });
+    const frame = event('Page.frameAttached', { frameId: 'SUB', parentFrameId: 'PA' }, 'SA');
+    passes(scope.fromChrome(frame), frame, 'toClient');
+    for (const text of [will('PA', 'G1'), will('SUB', 'G2'), progress('G1', 'inProgress'), progress('G1', 'completed'), progress('G2', 'canceled')]) {
+      passes(scope.fromChrome(text), text, 'toClient');
+    }
+    scope.fromChrome(event('Target.targetCreated', { targetInfo: info('PB', B) }));
+    for (const text of [will('PB', 'G3'), will('UNKNOWN', 'G4'), progress('G3', 'inProgress'), progress('G1', 'inProgress')]) {
+      expect(scope.fromChrome(text)).toEqual({ toChrome: [], toClient: [] });
+    }
+    scope.fromChrome(event('Page.frameDetached', { frameId: 'SUB', reason: 'remove' }, 'SA'));
+    expect(scope.fromChrome(will('SUB', 'G5'))).toEqual({ toChrome: [], toClient: [] });
+  });
+});
+
 describe('ContextScope per-message cost', () => {
   it('parses no ordinary message either way', () => {
     const scope = new ContextScope(A, ['PA']);

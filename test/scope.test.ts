@@ -37,8 +37,11 @@ interface TargetInfo {
 class RawCdp {
   #next = 0;
   readonly #waiting = new Map<number, (r: Reply) => void>();
+  /** Every message received. */
+  readonly received: string[] = [];
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
+      this.received.push(data.toString());
       const msg = JSON.parse(data.toString()) as Reply;
       if (typeof msg.id === 'number') this.#waiting.get(msg.id)?.(msg);
     });
@@ -161,7 +164,11 @@ async function pw(name: 'A' | 'B'): Promise<PwBrowser> {
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-scope-'));
-  server = await startServer();
+  server = await startServer({
+    '/dl': (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment; filename="a.bin"' }).end('session A');
+    },
+  });
   run = new RunDir(path.join(tmp, 'run'));
   chrome = await launchChrome({ ...findChrome({ headless: 'shell' }), args: [], env: {} }, run, { timeoutMs: 20_000 });
   raw = await RawCdp.open(chrome.wsEndpoint);
@@ -355,5 +362,40 @@ describe('the catch: auto-attach with waitForDebuggerOnStart', () => {
     for (const scope of scopesA) await waitUntil(() => scope.foreignSessionCount === 0 && scope.pendingCount === 0, 2_000, 'foreign sessions detached');
     const b = (await allTargets()).filter((t) => t.browserContextId === ctxB);
     expect(b).toHaveLength(3);
+  });
+});
+
+describe('downloads', () => {
+  it('reach the session that started them and no other', async () => {
+    const browser = await pw('A');
+    const page = await browser.contexts()[0]!.newPage();
+    const b = await RawCdp.open(proxy.url('B'));
+    closers.push(async () => b.close());
+    await b.send('Browser.setDownloadBehavior', { behavior: 'allowAndName', downloadPath: path.join(tmp, 'dl-b'), eventsEnabled: true });
+    await page.goto(`${server.origin}/title/dl`);
+    // From the main frame and from a same-process iframe.
+    for (const where of ['main', 'iframe']) {
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: 5_000 }),
+        page.evaluate(async (where) => {
+          let doc = document;
+          if (where === 'iframe') {
+            const f = document.createElement('iframe');
+            f.src = '/title/frame';
+            await new Promise((r) => {
+              f.onload = r;
+              document.body.append(f);
+            });
+            doc = f.contentDocument!;
+          }
+          const a = doc.createElement('a');
+          a.href = '/dl';
+          doc.body.append(a);
+          a.click();
+        }, where),
+      ]);
+      expect(fs.readFileSync((await download.path())!, 'utf8')).toBe('session A');
+    }
+    expect(b.received.filter((m) => m.includes('"Browser.download'))).toEqual([]);
   });
 });
