@@ -12,12 +12,13 @@
  * owned context, as learnt from every `Target.TargetInfo` seen in events and replies (and from
  * `ownPageTargetIds`).
  *
- * Client → Chrome (only a message whose text matches `"Target.` / `"Storage.` / `"Browser.` is
- * parsed; every other one is passed on untouched):
+ * Client → Chrome (only a message whose text matches `"Target.`, `"Storage.`, `"Browser.` or
+ * `"Extensions.` is parsed; every other one is passed on untouched):
  * - Rewritten, the session's context filled in when `browserContextId` is missing:
  *   `Target.createTarget`, `Storage.getCookies`, `Storage.setCookies`, `Storage.clearCookies`,
  *   `Browser.setDownloadBehavior`, `Browser.cancelDownload`, `Browser.grantPermissions`,
- *   `Browser.resetPermissions`, `Browser.setPermission`. Sent on a page session (where Chrome
+ *   `Browser.resetPermissions`, `Browser.setPermission`,
+ *   `Browser.addPrivacySandboxCoordinatorKeyConfig`. Sent on a page session (where Chrome
  *   applies them to the *default* context and refuses `browserContextId`), they are moved to the
  *   browser session and the reply is handed back on the page session. A `browserContextId` that
  *   is not owned is answered locally with an error.
@@ -26,7 +27,7 @@
  *   `Target.activateTarget`, `Target.closeTarget`, `Target.getTargetInfo`,
  *   `Target.exposeDevToolsProtocol`, `Target.autoAttachRelated`, `Target.detachFromTarget`,
  *   `Target.sendMessageToTarget`, `Target.openDevTools`, `Target.getDevToolsTarget`,
- *   `Browser.getWindowForTarget`.
+ *   `Browser.getWindowForTarget`, `Extensions.triggerAction`.
  * - Answered locally with an error: `Target.disposeBrowserContext` of a context the client did
  *   not create.
  * - Passed on, reply filtered: `Target.createBrowserContext` (the new id joins `clientContexts`),
@@ -84,7 +85,7 @@ export interface ScopeVerdict {
 const CONTEXT_METHODS: ReadonlySet<string> = new Set([
   'Target.createTarget', 'Storage.getCookies', 'Storage.setCookies', 'Storage.clearCookies',
   'Browser.setDownloadBehavior', 'Browser.cancelDownload', 'Browser.grantPermissions',
-  'Browser.resetPermissions', 'Browser.setPermission',
+  'Browser.resetPermissions', 'Browser.setPermission', 'Browser.addPrivacySandboxCoordinatorKeyConfig',
 ]);
 
 /** Methods whose `targetId`, when given, must be an owned target. */
@@ -92,11 +93,11 @@ const TARGET_METHODS: ReadonlySet<string> = new Set([
   'Target.attachToTarget', 'Target.activateTarget', 'Target.closeTarget', 'Target.getTargetInfo',
   'Target.exposeDevToolsProtocol', 'Target.autoAttachRelated', 'Target.detachFromTarget',
   'Target.sendMessageToTarget', 'Target.openDevTools', 'Target.getDevToolsTarget',
-  'Browser.getWindowForTarget',
+  'Browser.getWindowForTarget', 'Extensions.triggerAction',
 ]);
 
 /** A client message can only be one of the methods above if its text matches this. */
-const CLIENT_NEEDLE = /"(?:Target|Storage|Browser)\./;
+const CLIENT_NEEDLE = /"(?:Target|Storage|Browser|Extensions)\./;
 const TARGET_EVENT = '{"method":"Target.';
 const NO_TARGET = 'No target with given id found';
 const INVALID_PARAMS = -32602;
