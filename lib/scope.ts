@@ -139,7 +139,7 @@ export class ContextScope {
   /** The session's browser context. */
   readonly contextId: string;
   readonly #clientContexts = new Set<string>();
-  /** Every target whose info the scope has seen, by target id. */
+  /** Targets the client may hear of (owned ones and the browser target), by target id. */
   readonly #targets = new Map<string, KnownTarget>();
   /** Sessions Chrome attached this client to for targets it may not see, until detached. */
   readonly #foreign = new Set<string>();
@@ -160,6 +160,11 @@ export class ContextScope {
   /** Browser contexts the client itself created (the session disposes them at its end). */
   get clientContexts(): ReadonlySet<string> {
     return this.#clientContexts;
+  }
+
+  /** Targets the scope keeps track of (for tests and leaks). */
+  get knownTargetCount(): number {
+    return this.#targets.size;
   }
 
   /** Requests sent under the scope's own ids whose replies have not come yet (for tests and leaks). */
@@ -363,8 +368,11 @@ export class ContextScope {
     for (const [id, p] of this.#pending) if (p.kind === 'internal' && p.sessionId === sessionId) this.#pending.delete(id);
   }
 
+  /** Notes a target the client may hear of; others are not kept (unknown means not owned). */
   #note(info: TargetInfoLike): void {
-    this.#targets.set(info.targetId, { type: info.type, contextId: info.browserContextId });
+    const ctx = info.browserContextId;
+    if (info.type === 'browser' || (ctx !== undefined && this.#ownsContext(ctx))) this.#targets.set(info.targetId, { type: info.type, contextId: ctx });
+    else this.#targets.delete(info.targetId);
   }
 
   #ownsContext(contextId: string): boolean {

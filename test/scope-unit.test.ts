@@ -150,6 +150,8 @@ describe('ContextScope, Chrome → client', () => {
     const hidden = [event('Target.targetCreated', { targetInfo: info('PB', B) }), event('Target.targetInfoChanged', { targetInfo: info('PD', DEFAULT) }), event('Target.targetDestroyed', { targetId: 'PB' }), event('Target.targetDestroyed', { targetId: 'UNKNOWN' }), event('Target.targetCreated', { targetInfo: info('PB2', B) }, 'PAGE')];
     for (const text of shown) passes(scope.fromChrome(text), text, 'toClient');
     for (const text of hidden) expect(scope.fromChrome(text)).toEqual({ toChrome: [], toClient: [] });
+    // Only the browser target is kept: PA was destroyed, other sessions' targets are never kept.
+    expect(scope.knownTargetCount).toBe(1);
     // Destroyed targets are forgotten: attaching to PA now is refused.
     expect(scope.fromClient(req(1, 'Target.attachToTarget', { targetId: 'PA' })).toChrome).toEqual([]);
   });
