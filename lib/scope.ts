@@ -57,10 +57,11 @@
  *   every connection with download events on): only for downloads of the client's frames
  *   (lib/scope-downloads.ts; `Page.frameAttached/frameDetached` are read for that).
  *
- * Not covered: browser-wide methods without a context parameter (`Security.*` at browser level,
- * `Browser.crash`, `Browser.setWindowBounds` of a window id, `SystemInfo.*`, `Tracing.*`) pass
- * through; a client that guesses a
- * foreign session's id during its few ms of life could send on it.
+ * Assumes client ids are not negative (Puppeteer, Playwright and chrome-remote-interface count
+ * up from 1). Not covered: browser-wide methods without a context parameter (`Security.*` at
+ * browser level, `Browser.crash`, `Browser.setWindowBounds`, `SystemInfo.*`, `Tracing.*`) pass
+ * through; non-flat sessions (`flatten: false`); a client that guesses a foreign session's id
+ * during its few ms of life could send on it.
  */
 import { DOWNLOAD_EVENT, DownloadFilter, FRAME_ATTACHED, FRAME_DETACHED } from './scope-downloads.js';
 import {
