@@ -70,6 +70,19 @@ describe('ContextScope, client → Chrome', () => {
     passes(scope.fromClient(attach), attach, 'toChrome');
   });
 
+  it('moves createTarget from a page session to the browser session, and refuses other contexts', () => {
+    const scope = new ContextScope(A);
+    const out = sent(scope, req(40, 'Target.createTarget', { url: 'about:blank' }, 'PAGE'));
+    expect(out.sessionId).toBeUndefined();
+    expect(out.params).toEqual({ url: 'about:blank', browserContextId: A });
+    expect(scope.fromChrome(`{"id":${String(out.id)},"result":{"targetId":"T2"}}`).toClient.map(parse)).toEqual([{ id: 40, result: { targetId: 'T2' }, sessionId: 'PAGE' }]);
+    for (const ctx of [B, DEFAULT]) {
+      const v = scope.fromClient(req(41, 'Target.createTarget', { url: 'about:blank', browserContextId: ctx }));
+      expect(v.toChrome).toEqual([]);
+      expect(parse(v.toClient[0])).toMatchObject({ id: 41, error: { code: -32602 } });
+    }
+  });
+
   it('answers target methods on targets that are not owned locally', () => {
     const scope = new ContextScope(A, ['MINE']);
     scope.fromChrome(event('Target.targetCreated', { targetInfo: info('THEIRS', B) }));
