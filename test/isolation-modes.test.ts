@@ -3,6 +3,7 @@
  * of its own that ends with it; 'browser' sessions get a fresh Chrome each; a crash of a shared
  * Chrome ends every session on it. What each mode isolates is proven in isolation.test.ts.
  */
+import fs from 'node:fs';
 import puppeteer from 'puppeteer-core';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +19,14 @@ function manager(opts: SessionManagerOptions = {}): SessionManager {
   const m = new SessionManager({ minIdle: 0, handleSignals: false, clientPingTimeoutMs: 0, healthCheckIntervalMs: 0, ...opts });
   managers.push(m);
   return m;
+}
+
+/** Chrome's own DevTools endpoint (unscoped), from the DevToolsActivePort file in its profile. */
+function chromeEndpoint(pid: number): string {
+  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const profile = argv.find((a) => a.startsWith('--user-data-dir='))!.slice('--user-data-dir='.length);
+  const [port, path] = fs.readFileSync(`${profile}/DevToolsActivePort`, 'utf8').trim().split('\n');
+  return `ws://127.0.0.1:${port}${path}`;
 }
 
 /** Sends one CDP command over a raw websocket and resolves with its result. */
@@ -68,12 +77,16 @@ describe("'context' isolation", () => {
 
   it("ends with its context disposed; the Chrome stays for the next session and is not reset", async () => {
     const m = manager({ isolation: 'context', maxConcurrent: 2, sessionsPerBrowser: 2 });
-    const keep = await m.create();
-    const s = await m.create();
-    const contexts = async () => (await cdp<{ browserContextIds: string[] }>(keep.wsEndpoint, 'Target.getBrowserContexts')).browserContextIds.length;
+    const keep = await m.create({ keepAlive: true });
+    const s = await m.create({ keepAlive: true });
+    const chrome = chromeEndpoint(keep.browserPid!);
+    const contexts = async () => (await cdp<{ browserContextIds: string[] }>(chrome, 'Target.getBrowserContexts')).browserContextIds;
     const before = await contexts();
+    expect(before).toHaveLength(2);
     await m.stop(s.id);
-    expect(await contexts()).toBe(before - 1);
+    const after = await contexts();
+    expect(after).toHaveLength(1);
+    expect(before).toEqual(expect.arrayContaining(after));
     const next = await m.create();
     expect(next.browserPid).toBe(keep.browserPid);
     expect(m.stats().resets).toBe(0);
@@ -81,19 +94,15 @@ describe("'context' isolation", () => {
 
   it("a session's last page closing ends it (all_pages_closed), not the session beside it", async () => {
     const m = manager({ isolation: 'context', maxConcurrent: 2, sessionsPerBrowser: 2 });
-    const [a, b] = await Promise.all([m.create(), m.create()]);
+    const [a, b] = await Promise.all([m.create({ keepAlive: true }), m.create({ keepAlive: true })]);
     const closed = nextEvent<[SessionInfo]>(m, 'sessionClosed', (i) => i.id === a!.id);
-    const { targetInfos } = await cdp<{ targetInfos: { targetId: string; type: string; browserContextId: string }[] }>(a!.wsEndpoint, 'Target.getTargets');
-    const own = targetInfos.filter((t) => t.type === 'page');
-    // Until the endpoint scopes 'context' sessions, find a's page through the record of the other.
-    const bPages = await cdp<{ targetInfos: { targetId: string; type: string }[] }>(b!.wsEndpoint, 'Target.getTargets');
-    expect(bPages.targetInfos.length).toBeGreaterThan(0);
-    expect(own.length).toBeGreaterThan(0);
-    await m.stop(b!.id);
-    const last = (await cdp<{ targetInfos: { targetId: string; type: string }[] }>(a!.wsEndpoint, 'Target.getTargets')).targetInfos.filter((t) => t.type === 'page');
-    expect(last).toHaveLength(1);
-    await cdp(a!.wsEndpoint, 'Target.closeTarget', { targetId: last[0]!.targetId });
+    // Through a's scoped endpoint, a sees its own page only.
+    const { targetInfos } = await cdp<{ targetInfos: { targetId: string; type: string }[] }>(a!.wsEndpoint, 'Target.getTargets');
+    const pages = targetInfos.filter((t) => t.type === 'page');
+    expect(pages).toHaveLength(1);
+    await cdp(a!.wsEndpoint, 'Target.closeTarget', { targetId: pages[0]!.targetId });
     expect((await closed)[0]).toMatchObject({ stopReason: 'all_pages_closed' });
+    expect(m.get(b!.id).status).toBe('active');
   });
 
   it('a crash of the shared Chrome ends every session on it as crashed, and their clients are told', async () => {
