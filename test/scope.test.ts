@@ -255,6 +255,13 @@ describe('Puppeteer through ContextScope(A)', () => {
     await expect(bs.send('Target.attachToTarget', { targetId: pageB, flatten: true })).rejects.toThrow(/No target with given id found/);
     await bs.detach();
 
+    // A popup opened by the session's page is the session's too.
+    const popupTarget = browser.waitForTarget((t) => t.opener() === page.target(), { timeout: 5_000 });
+    await page.evaluate(() => void window.open('/title/popup'));
+    const popup = (await (await popupTarget).page())!;
+    expect(contextOf(await allTargets(), (await (await popup.createCDPSession()).send('Target.getTargetInfo')).targetInfo.targetId)).toBe(ctxA);
+    await popup.close();
+
     // A context of its own: created, used, listed, disposed.
     const own = await browser.createBrowserContext();
     expect(own.id).toBeDefined();
