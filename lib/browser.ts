@@ -86,6 +86,11 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     return this.#pages.size;
   }
 
+  /** Ids of the pages open in the browser context `contextId`. */
+  pageIdsIn(contextId: string): string[] {
+    return [...this.#pages].filter(([, c]) => c === contextId).map(([id]) => id);
+  }
+
   /** Pages open in the browser context `contextId`. */
   pagesIn(contextId: string): number {
     let n = 0;

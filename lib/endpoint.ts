@@ -16,6 +16,8 @@ export interface EndpointRoute {
    * browser and nothing of the sessions beside it ({@link ContextScope}).
    */
   readonly contextId?: string | undefined;
+  /** The pages already in that context, which a new client may act on before it has listed them. */
+  readonly contextPages?: readonly string[];
 }
 
 /**
@@ -180,7 +182,7 @@ export class SessionEndpoint {
         upstream.terminate();
         return refuse(socket, 404, `No active session ${sessionId}\n`);
       }
-      const scope = route.contextId === undefined ? undefined : new ContextScope(route.contextId);
+      const scope = route.contextId === undefined ? undefined : new ContextScope(route.contextId, route.contextPages ?? []);
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '', scope));
     });
   }

@@ -300,7 +300,9 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
         route: (id) => {
           const rt = this.#sessions.get(id);
           const b = rt?.browser;
-          return rt && b ? { token: rt.record.token, upstream: b.process.wsEndpoint, contextId: rt.contextId } : undefined;
+          if (!rt || !b) return undefined;
+          const contextId = rt.contextId;
+          return { token: rt.record.token, upstream: b.process.wsEndpoint, contextId, contextPages: contextId === undefined ? [] : b.pageIdsIn(contextId) };
         },
         clientConnected: (id, c, clients) => this.#sessions.get(id)?.clientConnected(c, clients),
         clientDisconnected: (id, c, reason, remaining) => this.#sessions.get(id)?.clientDisconnected(c, reason, remaining),
