@@ -1,6 +1,6 @@
 // The CommonJS build (dist/cjs), after `tsc -p tsconfig.cjs.json` has written its declarations.
 //
-// Two runtime dependencies are ESM-only (chrome-launcher and its lighthouse-logger). Node
+// Some runtime dependencies are ESM-only (chrome-launcher, lighthouse-logger, proxy-chain). Node
 // < 20.19 cannot require() them, nor can Jest's module system before Node 24.9, so esbuild bundles
 // them (and what they import) into the CommonJS entry points; the CommonJS-capable dependencies
 // and the optional peers stay external. The fixtures' entries keep their import of `../index.js`
