@@ -141,7 +141,7 @@ export class DiscoveryServer {
   static async start(source: DiscoverySource, options: DiscoveryServerOptions = {}): Promise<DiscoveryServer> {
     const timeoutMs = options.sourceTimeoutMs ?? DEFAULT_SOURCE_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`sourceTimeoutMs must be a positive number, got ${timeoutMs}`);
-    const server = http.createServer({ requestTimeout: timeoutMs + 5_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 });
+    const server = http.createServer({ requestTimeout: timeoutMs + 10_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => {
