@@ -131,7 +131,7 @@ export class DiscoveryServer {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
-    server.on('request', (req, res) => void this.#handle(req, res));
+    server.on('request', (req, res) => void this.#handle(req, res).catch(() => res.destroy()));
   }
 
   /**
