@@ -206,6 +206,24 @@ describe('DiscoveryServer with a fake source', () => {
     await server.close(); // idempotent
   });
 
+  it('chromeDiscoverySource: an unreachable Chrome gives 502, a hanging one 504 and its request is dropped', async () => {
+    const unreachable = await start(chromeDiscoverySource('http://127.0.0.1:1', 'ws://x/devtools/browser/s?token=t', async () => []));
+    const refused = await request(`${unreachable.url}/json/version`);
+    expect(refused.status).toBe(502);
+    let dropped = false;
+    const hanging = http.createServer((req) => req.socket.once('close', () => (dropped = true)));
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(hanging.address() as { port: number }).port}`;
+      const server = await start(chromeDiscoverySource(base, 'ws://x/devtools/browser/s?token=t', async () => []), { sourceTimeoutMs: 300 });
+      expect((await request(`${server.url}/json/protocol`)).status).toBe(504);
+      await waitUntil(() => dropped, 2_000, 'the fetch to Chrome to be aborted');
+    } finally {
+      hanging.closeAllConnections();
+      await new Promise((resolve) => hanging.close(resolve));
+    }
+  });
+
   it('chromeHttpBase turns Chrome’s browser endpoint into its HTTP base', () => {
     expect(chromeHttpBase('ws://127.0.0.1:36123/devtools/browser/0a1b-2c')).toBe('http://127.0.0.1:36123');
     expect(() => chromeHttpBase('http://127.0.0.1:1/')).toThrow(TypeError);
