@@ -23,6 +23,8 @@ export type { ClientCloseReason } from './endpoint.js';
 export type { PoolStats } from './pool/types.js';
 export type { Clock } from './clock.js';
 
+export { DiscoveryServer, chromeDiscoverySource, chromeHttpBase } from './discovery.js';
+export type { DiscoverySource, DiscoveryTarget, DiscoveryServerOptions } from './discovery.js';
 export { findChrome } from './chrome/find.js';
 export type { FoundChrome } from './chrome/find.js';
 

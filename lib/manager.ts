@@ -15,13 +15,14 @@ import {
   SessionNotFoundError,
 } from './errors.js';
 import { GuardedEmitter, type SessionManagerEvents } from './events.js';
-import { checkExtendMs, resolveCreateParams, resolveManagerOptions, type CreateSessionParams, type IsolationMode, type ResolvedManagerOptions, type SessionManagerOptions } from './options.js';
-import { Dispatcher, type Lease } from './pool/dispatcher.js';
+import { checkExtendMs, resolveCreateParams, resolveManagerOptions, type CreateSessionParams, type ResolvedManagerOptions, type SessionManagerOptions } from './options.js';
+import { Dispatcher } from './pool/dispatcher.js';
 import type { PoolStats } from './pool/types.js';
 import { SessionRuntime, type RuntimeContext } from './session/runtime.js';
 import type { ListSessionsParams, Session, SessionInfo, SessionList, SessionStatus } from './session/types.js';
 import { handleSignalsFor, stopHandlingSignalsFor } from './signals.js';
-import { openProxy, type ChromeProxy } from './session/proxy.js';
+import { openProxy } from './session/proxy.js';
+import { CONTEXT_TIMEOUT_MS, lending, openContext, serveDiscovery, withProxyFlags } from './session/setup.js';
 import { withSession } from './with-session.js';
 
 /** What {@link SessionManager.stats} returns. */
@@ -33,9 +34,6 @@ export interface ManagerStats extends PoolStats {
 }
 
 const STATUSES: readonly SessionStatus[] = ['pending', 'active', 'closed', 'error'];
-
-/** Opening or disposing a session's browser context takes a few ms; one that takes this long failed. */
-const CONTEXT_TIMEOUT_MS = 10_000;
 
 /** Clients get this long to close when their session ends (the endpoint cuts them off at 500 ms). */
 const DISCONNECT_BOUND_MS = 2_000;
@@ -126,14 +124,15 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
       const proxy = p.proxy ? await openProxy(p.proxy) : undefined;
       if (proxy) rt.onEnd(() => proxy.close());
       const spec = proxy && p.isolation === 'browser' ? withProxyFlags(this.#spec, proxy) : this.#spec;
-      const lease = await dispatcher.acquire(spec, { priority: p.priority, signal: rt.abort.signal, ...this.#lending(p.isolation) }, () => this.#emitSafe('sessionQueued', rt.record.snapshot()));
-      const contextId = p.isolation === 'context' ? await this.#openContext(dispatcher, lease, proxy) : undefined;
+      const lease = await dispatcher.acquire(spec, { priority: p.priority, signal: rt.abort.signal, ...lending(p.isolation, this.#opts.sessionsPerBrowser) }, () => this.#emitSafe('sessionQueued', rt.record.snapshot()));
+      const contextId = p.isolation === 'context' ? await openContext(dispatcher, lease, proxy) : undefined;
       if (rt.abort.signal.aborted || this.#closing) {
         // Unused, so clean: back to the pool (a context of its own goes first).
         if (contextId) void lease.browser.disposeContexts([contextId], CONTEXT_TIMEOUT_MS).catch(() => {});
         dispatcher.release(lease, p.isolation === 'browser' ? 'no_reuse' : undefined);
         throw rt.abort.signal.aborted ? abortError(rt.abort.signal.reason) : new ManagerClosedError();
       }
+      if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
       rt.start(lease, contextId);
       return this.#handle(rt);
     } catch (err) {
@@ -236,7 +235,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   async warmUp(): Promise<void> {
     if (this.#closing) throw new ManagerClosedError();
     const { dispatcher } = await this.#start();
-    dispatcher.warm(this.#spec, this.#lending(this.#opts.isolation));
+    dispatcher.warm(this.#spec, lending(this.#opts.isolation, this.#opts.sessionsPerBrowser));
   }
 
   /**
@@ -335,24 +334,6 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     return this.#live;
   }
 
-  /** How the pool lends a browser for an isolation mode: whole or shared, reused or fresh. */
-  #lending(isolation: IsolationMode): { capacity: number; flavour?: string } {
-    if (isolation === 'context') return { capacity: this.#opts.sessionsPerBrowser };
-    return isolation === 'browser' ? { capacity: 1, flavour: 'fresh' } : { capacity: 1 };
-  }
-
-  /** A fresh browser context for a 'context' session; a browser that cannot make one takes no more sessions. */
-  async #openContext(dispatcher: Dispatcher<PooledBrowser>, lease: Lease<PooledBrowser>, proxy: ChromeProxy | undefined): Promise<string> {
-    const b = lease.browser;
-    const opts = proxy ? { proxyServer: proxy.server, ...(proxy.bypass !== undefined ? { proxyBypassList: proxy.bypass } : {}) } : {};
-    try {
-      return await settleWithin(b.openContext(CONTEXT_TIMEOUT_MS, opts), CONTEXT_TIMEOUT_MS, () => new Error(`no context within ${CONTEXT_TIMEOUT_MS} ms`)).promise;
-    } catch (err) {
-      dispatcher.release(lease, b.usable ? 'reset_failed' : 'crashed');
-      throw new LaunchError(`Could not open a browser context for the session: ${(err as Error).message}`, this.#spec.executablePath, '', { cause: err });
-    }
-  }
-
   #runtime(id: string): SessionRuntime {
     if (typeof id !== 'string') throw new InvalidOptionError('id', 'a session id string', id);
     const rt = this.#sessions.get(id);
@@ -393,12 +374,6 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   #emitSafe<K extends keyof SessionManagerEvents>(event: K, ...args: SessionManagerEvents[K]): void {
     (this.emit as (e: K, ...a: SessionManagerEvents[K]) => boolean)(event, ...args);
   }
-}
-
-/** A launch spec whose Chrome sends everything through `proxy` ('browser' isolation). */
-function withProxyFlags(spec: LaunchSpec, proxy: ChromeProxy): LaunchSpec {
-  const flags = [`--proxy-server=${proxy.server}`, ...(proxy.bypass !== undefined ? [`--proxy-bypass-list=${proxy.bypass}`] : [])];
-  return { ...spec, args: [...spec.args, ...flags] };
 }
 
 /** A create's abort reason as a typed error: ours as is, anything else as `CreateAbortedError`. */

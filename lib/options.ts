@@ -138,6 +138,14 @@ export interface CreateSessionParams {
   readonly proxy?: ProxySettings;
   /** Steel's form of `proxy`: `http://user:pass@host:port`. Not with `proxy`. @default none */
   readonly proxyUrl?: string;
+  /**
+   * Also serve the session over HTTP discovery (`/json/version`, `/json/list`, `/json/protocol`)
+   * on a loopback port of its own, given as `session.browserURL`, for clients that find a browser
+   * that way (`puppeteer.connect({ browserURL })`, `connectOverCDP('http://…')`). Any local
+   * process that reaches the port can read the session's token there, as with Chrome's own
+   * debugging port: hence opt-in. @default false
+   */
+  readonly browserURL?: boolean;
 }
 
 /** Throws unless `value` is a plain object whose keys are all in `allowed`. */
@@ -290,9 +298,10 @@ export interface ResolvedCreateParams {
   readonly priority: number;
   readonly isolation: IsolationMode;
   readonly proxy: ProxySettings | undefined;
+  readonly browserURL: boolean;
 }
 
-const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl'] as const satisfies readonly (keyof CreateSessionParams)[];
+const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL'] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
 const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
@@ -332,6 +341,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     priority: int('create.priority', p.priority, 0, Number.MIN_SAFE_INTEGER),
     isolation: mode,
     proxy,
+    browserURL: bool('create.browserURL', p.browserURL, false),
   };
 }
 

@@ -17,6 +17,8 @@ export class SessionRecord {
   status: SessionStatus = 'pending';
   keepAlive: boolean;
   wsEndpoint = '';
+  /** HTTP discovery URL, when the create asked for one. */
+  browserURL: string | undefined;
   startedAt: number | undefined;
   expiresAt: number | undefined;
   closedAt: number | undefined;
@@ -51,6 +53,7 @@ export class SessionRecord {
       createdAt: iso(this.createdAt),
       startedAt: iso(this.startedAt),
       wsEndpoint: this.wsEndpoint,
+      browserURL: this.status === 'active' ? this.browserURL : undefined,
       timeoutMs: this.timeoutMs,
       expiresAt: iso(this.expiresAt),
       keepAlive: this.keepAlive,

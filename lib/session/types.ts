@@ -56,6 +56,8 @@ export interface SessionInfo {
   readonly startedAt?: string;
   /** The CDP websocket URL for `puppeteer.connect({ browserWSEndpoint })` or `chromium.connectOverCDP()`; carries the session's token. */
   readonly wsEndpoint: string;
+  /** `http://127.0.0.1:PORT` serving `/json/version` for this session, while active (`create({ browserURL: true })`). */
+  readonly browserURL?: string;
   /** The session's lifetime, from `startedAt`. */
   readonly timeoutMs: number;
   /** When the timeout stops the session (moves with `extend()`). */

@@ -1,0 +1,54 @@
+/**
+ * What a session gets before it starts, beyond its browser: how the pool lends that browser for
+ * its isolation mode, its own browser context ('context'), its proxy flags ('browser'), and its
+ * HTTP discovery server (`browserURL`).
+ */
+import type { PooledBrowser } from '../browser.js';
+import type { LaunchSpec } from '../chrome/launch.js';
+import { settleWithin } from '../deadline.js';
+import { DiscoveryServer, chromeDiscoverySource, chromeHttpBase, type DiscoveryTarget } from '../discovery.js';
+import { LaunchError } from '../errors.js';
+import type { IsolationMode } from '../options.js';
+import type { Dispatcher, Lease } from '../pool/dispatcher.js';
+import type { ChromeProxy } from './proxy.js';
+import type { SessionRuntime } from './runtime.js';
+
+/** Opening or disposing a session's browser context takes a few ms; one that takes this long failed. */
+export const CONTEXT_TIMEOUT_MS = 10_000;
+
+/** How the pool lends a browser for an isolation mode: whole or shared, reused or fresh. */
+export function lending(isolation: IsolationMode, sessionsPerBrowser: number): { capacity: number; flavour?: string } {
+  if (isolation === 'context') return { capacity: sessionsPerBrowser };
+  return isolation === 'browser' ? { capacity: 1, flavour: 'fresh' } : { capacity: 1 };
+}
+
+/** A fresh browser context for a 'context' session; a browser that cannot make one takes no more sessions. */
+export async function openContext(dispatcher: Dispatcher<PooledBrowser>, lease: Lease<PooledBrowser>, proxy: ChromeProxy | undefined): Promise<string> {
+  const b = lease.browser;
+  const opts = proxy ? { proxyServer: proxy.server, ...(proxy.bypass !== undefined ? { proxyBypassList: proxy.bypass } : {}) } : {};
+  try {
+    return await settleWithin(b.openContext(CONTEXT_TIMEOUT_MS, opts), CONTEXT_TIMEOUT_MS, () => new Error(`no context within ${CONTEXT_TIMEOUT_MS} ms`)).promise;
+  } catch (err) {
+    dispatcher.release(lease, b.usable ? 'reset_failed' : 'crashed');
+    throw new LaunchError(`Could not open a browser context for the session: ${(err as Error).message}`, b.process.executablePath, '', { cause: err });
+  }
+}
+
+/** HTTP discovery for one session (`create({ browserURL: true })`), closed with it. */
+export async function serveDiscovery(rt: SessionRuntime, b: PooledBrowser, contextId: string | undefined): Promise<void> {
+  const listPages = async (): Promise<DiscoveryTarget[]> => {
+    const { targetInfos } = await b.cdp.send<{ targetInfos: { targetId: string; type: string; title: string; url: string; browserContextId?: string }[] }>('Target.getTargets', {}, { timeoutMs: CONTEXT_TIMEOUT_MS });
+    return targetInfos
+      .filter((t) => t.type === 'page' && (contextId === undefined || t.browserContextId === contextId))
+      .map((t) => ({ id: t.targetId, type: t.type, title: t.title, url: t.url }));
+  };
+  const server = await DiscoveryServer.start(chromeDiscoverySource(chromeHttpBase(b.process.wsEndpoint), rt.record.wsEndpoint, listPages));
+  rt.onEnd(() => server.close());
+  rt.record.browserURL = server.url;
+}
+
+/** A launch spec whose Chrome sends everything through `proxy` ('browser' isolation). */
+export function withProxyFlags(spec: LaunchSpec, proxy: ChromeProxy): LaunchSpec {
+  const flags = [`--proxy-server=${proxy.server}`, ...(proxy.bypass !== undefined ? [`--proxy-bypass-list=${proxy.bypass}`] : [])];
+  return { ...spec, args: [...spec.args, ...flags] };
+}
