@@ -339,6 +339,19 @@ describe('shared browsers (several sessions per Chrome, each in a context of its
     expect(factory.launches).toHaveLength(1);
   });
 
+  it('a shared browser of capacity 1 is never reset either: its one session had a context of its own', async () => {
+    const { d, factory } = fakeDispatcher({ maxConcurrent: 1 });
+    factory.auto = true;
+    const a = await d.acquire(SPEC, { capacity: 1 });
+    d.release(a);
+    expect(d.stats()).toMatchObject({ idle: 1, resetting: 0 });
+    expect(a.browser.resets).toBe(0);
+    const whole = await d.acquire(SPEC);
+    expect(whole.browser).not.toBe(a.browser);
+    d.release(whole);
+    expect(whole.browser.resets).toBe(1);
+  });
+
   it('whole and shared browsers of the same launch settings are pooled apart', async () => {
     const { d, factory } = fakeDispatcher({ maxConcurrent: 2 });
     factory.auto = true;

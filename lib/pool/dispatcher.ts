@@ -27,7 +27,7 @@ export class Dispatcher<B extends PoolBrowser> {
   /** Waiting creates, best first: priority descending, then arrival. */
   readonly #pending: PendingCreate<B>[] = [];
   /** Launch configurations that creates have asked for: the spares follow them. */
-  readonly #specs = new Map<string, { spec: LaunchSpec; capacity: number }>();
+  readonly #specs = new Map<string, { spec: LaunchSpec; capacity: number | undefined }>();
   /** Work that `close()` awaits: launches and closes in flight. */
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Aborts the launches in flight at `close()`. */
@@ -67,10 +67,9 @@ export class Dispatcher<B extends PoolBrowser> {
     if (this.#closed) return Promise.reject(new ManagerClosedError());
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
-    const capacity = opts.capacity ?? 1;
-    const key = poolKey(spec, capacity, opts.flavour);
-    this.#specs.set(key, { spec, capacity });
-    const req = new PendingCreate<B>(++this.#seq, opts.priority ?? 0, key, spec, capacity);
+    const key = poolKey(spec, opts.capacity, opts.flavour);
+    this.#specs.set(key, { spec, capacity: opts.capacity });
+    const req = new PendingCreate<B>(++this.#seq, opts.priority ?? 0, key, spec, opts.capacity);
     let at = this.#pending.findIndex((r) => r.priority < req.priority);
     if (at < 0) at = this.#pending.length;
     this.#pending.splice(at, 0, req);
@@ -106,7 +105,7 @@ export class Dispatcher<B extends PoolBrowser> {
         if (e.drainReason) e.state = 'draining';
       } else if (e.drainReason) {
         this.#retire(e, e.drainReason);
-      } else if (e.capacity > 1) {
+      } else if (e.shared) {
         this.#idle(e); // its sessions' contexts are gone: nothing to reset
       } else {
         this.#reset(e);
@@ -117,8 +116,7 @@ export class Dispatcher<B extends PoolBrowser> {
 
   /** Starts `minIdle` spares for `spec` ahead of the first create. */
   warm(spec: LaunchSpec, opts: Pick<AcquireOptions, 'capacity' | 'flavour'> = {}): void {
-    const capacity = opts.capacity ?? 1;
-    this.#specs.set(poolKey(spec, capacity, opts.flavour), { spec, capacity });
+    this.#specs.set(poolKey(spec, opts.capacity, opts.flavour), { spec, capacity: opts.capacity });
     this.dispatch();
   }
 
@@ -249,7 +247,7 @@ export class Dispatcher<B extends PoolBrowser> {
     if (i >= 0) this.#pending.splice(i, 1);
   }
 
-  #launch(key: string, spec: LaunchSpec, capacity: number, owner?: PendingCreate<B>): void {
+  #launch(key: string, spec: LaunchSpec, capacity: number | undefined, owner?: PendingCreate<B>): void {
     const e = new PoolEntry<B>(key, spec, capacity);
     this.#entries.add(e);
     if (owner) this.#own(owner, e);

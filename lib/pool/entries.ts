@@ -22,9 +22,17 @@ export class PoolEntry<B extends PoolBrowser> {
   constructor(
     readonly key: string,
     readonly spec: LaunchSpec,
-    /** Sessions it may hold at once. */
-    readonly capacity: number,
-  ) {}
+    /** Sessions it may hold at once, each in a context of its own; undefined: one, lent whole and reset after. */
+    capacityOrWhole: number | undefined,
+  ) {
+    this.shared = capacityOrWhole !== undefined;
+    this.capacity = capacityOrWhole ?? 1;
+  }
+
+  /** Lent to sessions in contexts of their own: never reset, idle again once they have ended. */
+  readonly shared: boolean;
+  /** Sessions it may hold at once. */
+  readonly capacity: number;
 
   /** Sessions it can still take, counting creates already waiting for its launch. */
   get free(): number {
@@ -71,7 +79,7 @@ export class PendingCreate<B extends PoolBrowser> {
     readonly priority: number,
     readonly key: string,
     readonly spec: LaunchSpec,
-    readonly capacity: number,
+    readonly capacity: number | undefined,
   ) {
     this.promise = new Promise<Lease<B>>((resolve, reject) => {
       this.resolve = resolve;
@@ -103,8 +111,8 @@ export function recycleReason<B extends PoolBrowser>(e: PoolEntry<B>, o: Dispatc
 }
 
 /** Browsers launched alike but lent differently (whole or shared, reused or not) are pooled apart. */
-export function poolKey(spec: LaunchSpec, capacity: number, flavour = ''): string {
-  return `${launchKey(spec)}#${capacity > 1 ? 'shared' : 'whole'}${flavour ? `#${flavour}` : ''}`;
+export function poolKey(spec: LaunchSpec, capacity: number | undefined, flavour = ''): string {
+  return `${launchKey(spec)}#${capacity !== undefined ? 'shared' : 'whole'}${flavour ? `#${flavour}` : ''}`;
 }
 
 /** The pool's counters: browsers by state, and running totals. */

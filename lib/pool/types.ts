@@ -90,9 +90,9 @@ export interface AcquireOptions {
   /** Higher is served first; FIFO within a priority. @default 0 */
   readonly priority?: number;
   /**
-   * How many sessions may share the browser: `1` (the default) lends it whole and resets it
-   * after; more lends it to up to that many sessions at once, each in a context of its own, and
-   * needs no reset. Browsers of the two kinds are pooled apart.
+   * Given: the browser is shared by up to this many sessions at once, each in a context of its
+   * own, and needs no reset. Absent: it is lent whole and reset after. Browsers of the two kinds
+   * are pooled apart.
    */
   readonly capacity?: number;
   /** Pools apart browsers launched alike but used differently (e.g. never reused). @default '' */

@@ -17,9 +17,9 @@ import type { SessionRuntime } from './runtime.js';
 export const CONTEXT_TIMEOUT_MS = 10_000;
 
 /** How the pool lends a browser for an isolation mode: whole or shared, reused or fresh. */
-export function lending(isolation: IsolationMode, sessionsPerBrowser: number): { capacity: number; flavour?: string } {
+export function lending(isolation: IsolationMode, sessionsPerBrowser: number): { capacity?: number; flavour?: string } {
   if (isolation === 'context') return { capacity: sessionsPerBrowser };
-  return isolation === 'browser' ? { capacity: 1, flavour: 'fresh' } : { capacity: 1 };
+  return isolation === 'browser' ? { flavour: 'fresh' } : {};
 }
 
 /** A fresh browser context for a 'context' session; a browser that cannot make one takes no more sessions. */
