@@ -339,6 +339,19 @@ describe('shared browsers (several sessions per Chrome, each in a context of its
     expect(factory.launches).toHaveLength(1);
   });
 
+  it('a shared browser with room counts as the spare: no other browser is launched for minIdle', async () => {
+    const { d, factory } = fakeDispatcher({ maxConcurrent: 4, minIdle: 1 });
+    factory.auto = true;
+    await d.acquire(SPEC, { capacity: 3 });
+    await flush();
+    expect(factory.launches).toHaveLength(1);
+    await d.acquire(SPEC, { capacity: 3 });
+    await d.acquire(SPEC, { capacity: 3 });
+    await flush();
+    // Full now: a spare is launched for the next one.
+    expect(factory.launches).toHaveLength(2);
+  });
+
   it('a shared browser of capacity 1 is never reset either: its one session had a context of its own', async () => {
     const { d, factory } = fakeDispatcher({ maxConcurrent: 1 });
     factory.auto = true;

@@ -2,7 +2,7 @@ import type { ExitInfo, LaunchSpec } from '../chrome/launch.js';
 import type { Clock } from '../clock.js';
 import { LaunchError, ManagerClosedError, QueueFullError } from '../errors.js';
 import { settleWithin } from '../deadline.js';
-import { PendingCreate, PoolEntry, abortError, aliveIn, countIn, launchError, poolKey, poolStats, recycleReason, slotsTaken, type Lease } from './entries.js';
+import { PendingCreate, PoolEntry, abortError, aliveIn, countIn, launchError, poolKey, poolStats, recycleReason, roomIn, slotsTaken, type Lease } from './entries.js';
 import type { AcquireOptions, BrowserFactory, DispatcherEvents, DispatcherOptions, PoolBrowser, PoolStats, RetireReason } from './types.js';
 
 export type { AcquireOptions, DispatcherEvents, Lease, PoolEntry };
@@ -369,7 +369,8 @@ export class Dispatcher<B extends PoolBrowser> {
     if (countIn(this.#entries, 'launching') > 0) return;
     for (const [key, { spec, capacity }] of this.#specs) {
       const waiting = this.#pending.filter((r) => r.key === key && !r.launch).length;
-      const spare = countIn(this.#entries, 'idle', key) + countIn(this.#entries, 'resetting', key) - waiting;
+      // Shared browsers: room for one more session is a spare already (a context opens in ms).
+      const spare = (capacity === undefined ? countIn(this.#entries, 'idle', key) + countIn(this.#entries, 'resetting', key) : roomIn(this.#entries, key)) - waiting;
       if (spare < this.#opts.minIdle && aliveIn(this.#entries) < this.#maxBrowsers) {
         this.#launch(key, spec, capacity);
         return;

@@ -151,3 +151,10 @@ export function aliveIn<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>):
   for (const e of entries) if (e.state !== 'retiring') n++;
   return n;
 }
+
+/** Sessions the shared browsers of `key` can still take (their free places), for the spares rule. */
+export function roomIn<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>, key: string): number {
+  let n = 0;
+  for (const e of entries) if (e.key === key && (e.state === 'idle' || e.state === 'busy')) n += Math.max(0, e.free);
+  return n;
+}
