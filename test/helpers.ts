@@ -315,3 +315,11 @@ export function buildLibrary(): Promise<string> {
   })();
   return built;
 }
+
+/** Chrome's own DevTools endpoint (unscoped, no token), from the DevToolsActivePort file in the profile of browser `pid`. */
+export function chromeEndpoint(pid: number): string {
+  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const profile = argv.find((a) => a.startsWith('--user-data-dir='))!.slice('--user-data-dir='.length);
+  const [port, p] = fs.readFileSync(`${profile}/DevToolsActivePort`, 'utf8').trim().split('\n');
+  return `ws://127.0.0.1:${port}${p}`;
+}

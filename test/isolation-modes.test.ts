@@ -3,12 +3,11 @@
  * of its own that ends with it; 'browser' sessions get a fresh Chrome each; a crash of a shared
  * Chrome ends every session on it. What each mode isolates is proven in isolation.test.ts.
  */
-import fs from 'node:fs';
 import puppeteer from 'puppeteer-core';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionManager, type BrowserRecycledEvent, type SessionInfo, type SessionManagerOptions } from '../lib/index.js';
-import { groupGone, nextEvent, waitUntil, withDeadline } from './helpers.js';
+import { chromeEndpoint, groupGone, nextEvent, waitUntil, withDeadline } from './helpers.js';
 
 const managers: SessionManager[] = [];
 afterEach(async () => {
@@ -19,14 +18,6 @@ function manager(opts: SessionManagerOptions = {}): SessionManager {
   const m = new SessionManager({ minIdle: 0, handleSignals: false, clientPingTimeoutMs: 0, healthCheckIntervalMs: 0, ...opts });
   managers.push(m);
   return m;
-}
-
-/** Chrome's own DevTools endpoint (unscoped), from the DevToolsActivePort file in its profile. */
-function chromeEndpoint(pid: number): string {
-  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  const profile = argv.find((a) => a.startsWith('--user-data-dir='))!.slice('--user-data-dir='.length);
-  const [port, path] = fs.readFileSync(`${profile}/DevToolsActivePort`, 'utf8').trim().split('\n');
-  return `ws://127.0.0.1:${port}${path}`;
 }
 
 /** Sends one CDP command over a raw websocket and resolves with its result. */

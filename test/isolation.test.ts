@@ -23,7 +23,7 @@ import { CdpConnection } from '../lib/cdp.js';
 import { findChrome, SessionManager } from '../lib/index.js';
 import { resetBrowser } from '../lib/reset.js';
 import type { BrowserRecycledEvent, BrowserResetEvent } from '../lib/index.js';
-import { nextEvent, startServer, waitUntil, type TestServer } from './helpers.js';
+import { chromeEndpoint, nextEvent, startServer, waitUntil, type TestServer } from './helpers.js';
 
 // Browser globals, used only inside page.evaluate (the project compiles without the DOM lib).
 declare const window: any;
@@ -106,14 +106,6 @@ const filesIn = (dir: string) => fs.readdirSync(dir);
 /** The Authorization header `page` sends to `/auth/echo` on its own ('' when none). */
 const sentAuth = (page: Page) => page.evaluate(async () => (await fetch('/auth/echo')).text());
 const BASIC = `Basic ${Buffer.from('user:secret').toString('base64')}`;
-
-/** Chrome's own DevTools endpoint (unscoped), from the DevToolsActivePort file in its profile. */
-function chromeEndpoint(pid: number): string {
-  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  const profile = argv.find((a) => a.startsWith('--user-data-dir='))!.slice('--user-data-dir='.length);
-  const [port, p] = fs.readFileSync(`${profile}/DevToolsActivePort`, 'utf8').trim().split('\n');
-  return `ws://127.0.0.1:${port}${p}`;
-}
 
 describe.each(['reset', 'context', 'browser'] as const)("isolation '%s': a session leaks nothing to the next", (mode) => {
   let manager: SessionManager;
