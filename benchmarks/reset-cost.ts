@@ -14,7 +14,7 @@
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { PooledBrowser } from '../lib/browser.js';
-import type { CdpConnection } from '../lib/cdp.js';
+import type { CdpCommand, CdpConnection, SendArgs } from '../lib/cdp.js';
 import { launchChrome } from '../lib/chrome/launch.js';
 import { RunDir } from '../lib/chrome/runtime.js';
 import { SessionEndpoint } from '../lib/endpoint.js';
@@ -55,10 +55,10 @@ function instrument(cdp: CdpConnection, stubs: Record<string, unknown>, times: M
   return {
     on: cdp.on.bind(cdp),
     off: cdp.off.bind(cdp),
-    send: (method: string, params?: Record<string, unknown>, opts?: { sessionId?: string; timeoutMs?: number }) => {
+    send: (method: CdpCommand, ...args: SendArgs<CdpCommand>) => {
       if (method in stubs) return Promise.resolve(stubs[method]);
       const t0 = performance.now();
-      return cdp.send(method, params, opts).finally(() => {
+      return cdp.send(method, ...args).finally(() => {
         const list = times.get(method) ?? [];
         list.push(performance.now() - t0);
         times.set(method, list);

@@ -46,12 +46,11 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     this.process = proc;
     this.cdp = cdp;
     cdp.on('event', (e) => {
-      const info = e.params.targetInfo as { targetId: string; type: string; browserContextId?: string } | undefined;
-      if (e.method === 'Target.targetCreated' && info?.type === 'page') {
-        this.#pages.set(info.targetId, info.browserContextId ?? '');
+      if (e.method === 'Target.targetCreated' && e.params.targetInfo.type === 'page') {
+        this.#pages.set(e.params.targetInfo.targetId, e.params.targetInfo.browserContextId ?? '');
         this.emit('pagesChanged', this.#pages.size);
       } else if (e.method === 'Target.targetDestroyed') {
-        if (this.#pages.delete(e.params.targetId as string)) this.emit('pagesChanged', this.#pages.size);
+        if (this.#pages.delete(e.params.targetId)) this.emit('pagesChanged', this.#pages.size);
       }
     });
     cdp.once('close', () => {
@@ -103,7 +102,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
    * Nothing is left behind when it fails.
    */
   async openContext(timeoutMs: number, opts: { proxyServer?: string; proxyBypassList?: string } = {}): Promise<string> {
-    const { browserContextId } = await this.cdp.send<{ browserContextId: string }>('Target.createBrowserContext', { disposeOnDetach: false, ...opts }, { timeoutMs });
+    const { browserContextId } = await this.cdp.send('Target.createBrowserContext', { disposeOnDetach: false, ...opts }, { timeoutMs });
     try {
       await this.cdp.send('Target.createTarget', { url: 'about:blank', browserContextId }, { timeoutMs });
       return browserContextId;

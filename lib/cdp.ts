@@ -1,19 +1,50 @@
+import type { ProtocolMapping } from 'devtools-protocol/types/protocol-mapping.js';
 import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import { CdpError } from './errors.js';
 
 export { CdpError };
 
-/** A CDP event as received: `sessionId` is set for events of an attached target (flat mode). */
-export interface CdpEvent {
-  readonly method: string;
-  readonly params: Record<string, unknown>;
-  readonly sessionId?: string;
+/** A CDP command's name, as the `devtools-protocol` package lists them. */
+export type CdpCommand = keyof ProtocolMapping.Commands;
+
+/** What command `M` answers (`void`: an empty result). */
+export type CdpResult<M extends CdpCommand> = ProtocolMapping.Commands[M]['returnType'];
+
+/** Options of {@link CdpConnection.send}. */
+export interface SendOptions {
+  /** Sends on this attached target's session (flat mode) instead of the browser's. */
+  readonly sessionId?: string | undefined;
+  /** Rejects after this long without an answer. @default 0 (no limit) */
+  readonly timeoutMs?: number | undefined;
 }
+
+/**
+ * The arguments of {@link CdpConnection.send} after the method: its parameters as the protocol
+ * types them (required where the protocol requires them; `{}` for a command that takes none),
+ * then the options.
+ */
+export type SendArgs<M extends CdpCommand> = ProtocolMapping.Commands[M]['paramsType'] extends []
+  ? [params?: Record<string, never>, opts?: SendOptions]
+  : ProtocolMapping.Commands[M]['paramsType'] extends [infer P]
+    ? [params: P, opts?: SendOptions]
+    : ProtocolMapping.Commands[M]['paramsType'] extends [(infer P)?]
+      ? [params?: P, opts?: SendOptions]
+      : never;
+
+type EventParams<E extends keyof ProtocolMapping.Events> = ProtocolMapping.Events[E] extends [infer P] ? P : Record<string, never>;
+
+/**
+ * A CDP event as received, typed by its method from `devtools-protocol` (compare `method` to
+ * narrow `params`): `sessionId` is set for events of an attached target (flat mode).
+ */
+export type CdpEvent = {
+  [E in keyof ProtocolMapping.Events]: { readonly method: E; readonly params: EventParams<E>; readonly sessionId?: string };
+}[keyof ProtocolMapping.Events];
 
 interface Pending {
   method: string;
-  resolve(value: Record<string, unknown>): void;
+  resolve(value: unknown): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout | undefined;
 }
@@ -55,11 +86,14 @@ export class CdpConnection extends EventEmitter<{ event: [CdpEvent]; close: [] }
     return this.#closed;
   }
 
-  /** Sends a command; rejects with {@link CdpError} on a protocol error, on close, or after `timeoutMs` (0: none). */
-  send<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}, opts: { sessionId?: string; timeoutMs?: number } = {}): Promise<T> {
+  /**
+   * Sends a command; rejects with {@link CdpError} on a protocol error, on close, or after
+   * `opts.timeoutMs` (0: none). Method, parameters and result are typed from `devtools-protocol`.
+   */
+  send<M extends CdpCommand>(method: M, ...[params = {}, opts = {}]: SendArgs<M>): Promise<CdpResult<M>> {
     if (this.#closed) return Promise.reject(new CdpError(`${method}: connection closed`));
     const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<CdpResult<M>>((resolve, reject) => {
       const timer = opts.timeoutMs
         ? setTimeout(() => {
             this.#pending.delete(id);
@@ -94,7 +128,8 @@ export class CdpConnection extends EventEmitter<{ event: [CdpEvent]; close: [] }
       if (msg.error) p.reject(new CdpError(`${p.method}: ${msg.error.message}`));
       else p.resolve(msg.result ?? {});
     } else if (msg.method) {
-      this.emit('event', { method: msg.method, params: msg.params ?? {}, ...(msg.sessionId ? { sessionId: msg.sessionId } : {}) });
+      // The wire is trusted to match the protocol's types (an event it does not list still arrives).
+      this.emit('event', { method: msg.method, params: msg.params ?? {}, ...(msg.sessionId ? { sessionId: msg.sessionId } : {}) } as CdpEvent);
     }
   }
 

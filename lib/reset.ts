@@ -1,3 +1,4 @@
+import type { Protocol } from 'devtools-protocol';
 import { CdpError, type CdpConnection, type CdpEvent } from './cdp.js';
 
 /*
@@ -24,13 +25,8 @@ import { CdpError, type CdpConnection, type CdpEvent } from './cdp.js';
  * for the case where the session that set them is still attached.
  */
 
-/** A window's position and size (CDP `Browser.Bounds` without the state). */
-export interface WindowBounds {
-  readonly left: number;
-  readonly top: number;
-  readonly width: number;
-  readonly height: number;
-}
+/** A window's position and size (CDP `Browser.Bounds` without the state; Chrome reports all four). */
+export type WindowBounds = Readonly<Omit<Protocol.Browser.Bounds, 'windowState'>>;
 
 /** Options of {@link resetBrowser}. */
 export interface ResetOptions {
@@ -39,12 +35,6 @@ export interface ResetOptions {
    * window gets them back. The pool always passes them. @default the window is left as it is
    */
   readonly windowBounds?: WindowBounds | undefined;
-}
-
-interface TargetInfo {
-  targetId: string;
-  type: string;
-  browserContextId?: string;
 }
 
 /** How long the kept page may take to show about:blank before the reset replaces it instead. */
@@ -79,7 +69,7 @@ export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: 
   const waiters = new Set<() => void>();
   const listener = (e: CdpEvent) => {
     if (e.sessionId) return;
-    if (e.method === 'Target.targetDestroyed') destroyed.add(e.params.targetId as string);
+    if (e.method === 'Target.targetDestroyed') destroyed.add(e.params.targetId);
     for (const w of waiters) w();
   };
   cdp.on('event', listener);
@@ -102,8 +92,8 @@ export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: 
     });
   try {
     const [{ browserContextIds }, { targetInfos }] = await Promise.all([
-      cdp.send<{ browserContextIds: string[] }>('Target.getBrowserContexts', {}, t),
-      cdp.send<{ targetInfos: TargetInfo[] }>('Target.getTargets', {}, t),
+      cdp.send('Target.getBrowserContexts', {}, t),
+      cdp.send('Target.getTargets', {}, t),
     ]);
     const defaultPages = targetInfos
       .filter((ti) => ti.type === 'page' && !browserContextIds.includes(ti.browserContextId ?? ''))
@@ -131,8 +121,8 @@ export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: 
     if (!sessionId) {
       const replaced = Promise.all(first ? close([first]) : []);
       replaced.catch(() => {});
-      kept = (await cdp.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' }, t)).targetId;
-      ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId: kept, flatten: true }, t));
+      kept = (await cdp.send('Target.createTarget', { url: 'about:blank' }, t)).targetId;
+      ({ sessionId } = await cdp.send('Target.attachToTarget', { targetId: kept, flatten: true }, t));
       await replaced;
     }
     await aside;
@@ -166,7 +156,7 @@ async function clearStorage(cdp: CdpConnection, targetId: string, sessionId: str
       return sessionId;
     } catch (err) {
       if (attempt > 0 || !/Session with given id not found/.test((err as Error).message)) throw err;
-      ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true }, t));
+      ({ sessionId } = await cdp.send('Target.attachToTarget', { targetId, flatten: true }, t));
     }
   }
 }
@@ -180,7 +170,7 @@ async function blankKeptPage(cdp: CdpConnection, targetId: string, t: { timeoutM
   let onEvent: ((e: CdpEvent) => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
-    ({ sessionId } = await cdp.send<{ sessionId: string }>('Target.attachToTarget', { targetId, flatten: true }, t));
+    ({ sessionId } = await cdp.send('Target.attachToTarget', { targetId, flatten: true }, t));
     const page = { sessionId, timeoutMs: Math.min(t.timeoutMs, KEEP_PAGE_NAVIGATE_MS) };
     // Awaited before navigating: Page.enable reaches the renderer, Page.navigate only the browser.
     // Sent together, a navigation that moves to a new frame host (RenderDocument, a process swap)
@@ -196,7 +186,7 @@ async function blankKeptPage(cdp: CdpConnection, targetId: string, t: { timeoutM
       cdp.on('event', onEvent);
       timer = setTimeout(() => reject(new CdpError('about:blank did not load in time')), page.timeoutMs);
     });
-    const [{ errorText }] = await Promise.all([cdp.send<{ errorText?: string }>('Page.navigate', { url: 'about:blank' }, page), loaded]);
+    const [{ errorText }] = await Promise.all([cdp.send('Page.navigate', { url: 'about:blank' }, page), loaded]);
     if (errorText) throw new CdpError(errorText);
     // What lives on the tab rather than the document: its history and window.name (kept by
     // navigations to about:blank).
@@ -222,8 +212,8 @@ async function blankKeptPage(cdp: CdpConnection, targetId: string, t: { timeoutM
  */
 async function checkOnlyPage(cdp: CdpConnection, fresh: string, t: { timeoutMs: number }): Promise<void> {
   const [{ targetInfos }, { browserContextIds }] = await Promise.all([
-    cdp.send<{ targetInfos: TargetInfo[] }>('Target.getTargets', {}, t),
-    cdp.send<{ browserContextIds: string[] }>('Target.getBrowserContexts', {}, t),
+    cdp.send('Target.getTargets', {}, t),
+    cdp.send('Target.getBrowserContexts', {}, t),
   ]);
   const pages = targetInfos.filter((ti) => ti.type === 'page' && ti.targetId !== fresh).length;
   if (pages > 0 || browserContextIds.length > 0) {
@@ -240,7 +230,7 @@ async function checkOnlyPage(cdp: CdpConnection, fresh: string, t: { timeoutMs: 
 async function clearCookies(cdp: CdpConnection, t: { timeoutMs: number }): Promise<void> {
   for (let round = 0; round < 3; round++) {
     await cdp.send('Storage.clearCookies', {}, t);
-    const { cookies } = await cdp.send<{ cookies: unknown[] }>('Storage.getCookies', {}, t);
+    const { cookies } = await cdp.send('Storage.getCookies', {}, t);
     if (cookies.length === 0) return;
   }
   throw new CdpError('cookies keep coming back after Storage.clearCookies');
@@ -252,16 +242,16 @@ async function clearCookies(cdp: CdpConnection, t: { timeoutMs: number }): Promi
  */
 export async function windowBoundsAtLaunch(cdp: CdpConnection, timeoutMs: number): Promise<WindowBounds | undefined> {
   const t = { timeoutMs };
-  const { targetInfos } = await cdp.send<{ targetInfos: TargetInfo[] }>('Target.getTargets', {}, t);
+  const { targetInfos } = await cdp.send('Target.getTargets', {}, t);
   const first = targetInfos.find((ti) => ti.type === 'page');
   if (!first) return undefined;
-  const { bounds } = await cdp.send<{ bounds: WindowBounds }>('Browser.getWindowForTarget', { targetId: first.targetId }, t);
+  const { bounds } = await cdp.send('Browser.getWindowForTarget', { targetId: first.targetId }, t);
   return { left: bounds.left, top: bounds.top, width: bounds.width, height: bounds.height };
 }
 
 /** Gives the window of `targetId` the bounds `want`, in the normal state. */
 async function restoreWindow(cdp: CdpConnection, targetId: string, want: WindowBounds, t: { timeoutMs: number }): Promise<void> {
-  const { windowId, bounds } = await cdp.send<{ windowId: number; bounds: WindowBounds & { windowState?: string } }>('Browser.getWindowForTarget', { targetId }, t);
+  const { windowId, bounds } = await cdp.send('Browser.getWindowForTarget', { targetId }, t);
   // Bounds can only be set on a normal window: minimized, maximized and fullscreen ones are restored first.
   if (bounds.windowState && bounds.windowState !== 'normal') await cdp.send('Browser.setWindowBounds', { windowId, bounds: { windowState: 'normal' } }, t);
   if (bounds.left !== want.left || bounds.top !== want.top || bounds.width !== want.width || bounds.height !== want.height) {

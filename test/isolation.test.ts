@@ -621,7 +621,7 @@ describe.each(['reset', 'context', 'browser'] as const)("isolation '%s': a sessi
         // What Chrome itself holds: the next session's context only, the killed client's is gone.
         const probe = await CdpConnection.connect(chromeEndpoint(next.pid), 5_000);
         try {
-          expect((await probe.send<{ browserContextIds: string[] }>('Target.getBrowserContexts', {}, { timeoutMs: 5_000 })).browserContextIds).toHaveLength(1);
+          expect((await probe.send('Target.getBrowserContexts', {}, { timeoutMs: 5_000 })).browserContextIds).toHaveLength(1);
         } finally {
           probe.close();
         }

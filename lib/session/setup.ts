@@ -37,7 +37,7 @@ export async function openContext(dispatcher: Dispatcher<PooledBrowser>, lease: 
 /** HTTP discovery for one session (`create({ browserURL: true })`), closed with it. */
 export async function serveDiscovery(rt: SessionRuntime, b: PooledBrowser, contextId: string | undefined): Promise<void> {
   const listPages = async (): Promise<DiscoveryTarget[]> => {
-    const { targetInfos } = await b.cdp.send<{ targetInfos: { targetId: string; type: string; title: string; url: string; browserContextId?: string }[] }>('Target.getTargets', {}, { timeoutMs: CONTEXT_TIMEOUT_MS });
+    const { targetInfos } = await b.cdp.send('Target.getTargets', {}, { timeoutMs: CONTEXT_TIMEOUT_MS });
     return targetInfos
       .filter((t) => t.type === 'page' && (contextId === undefined || t.browserContextId === contextId))
       .map((t) => ({ id: t.targetId, type: t.type, title: t.title, url: t.url }));
