@@ -131,7 +131,7 @@ export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: 
     let kept = first;
     let sessionId = first ? await blankKeptPage(cdp, first, t) : undefined;
     if (!sessionId) {
-      resetLog(first ? 'kept page %s did not reach about:blank in time: replacing it' : 'no page to keep%s: opening one', first ?? '');
+      resetLog('kept page %s could not be blanked (not at about:blank in time, or gone): opening a new page', first ?? '(none)');
       const replaced = Promise.all(first ? close([first]) : []);
       replaced.catch(() => {});
       kept = (await cdp.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' }, t)).targetId;
