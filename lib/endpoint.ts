@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { AttachedTargets } from './attached-targets.js';
+import { endpointLog, since } from './log.js';
 import { ContextScope } from './scope.js';
 
 /** What the endpoint needs to route a client to a session's browser. */
@@ -76,7 +77,9 @@ function tokenMatches(given: string, expected: string): boolean {
   return a.length === b.length && crypto.timingSafeEqual(a, b);
 }
 
-function refuse(socket: Duplex, status: number, text: string): void {
+/** Answers an upgrade with a plain HTTP error; `why` is logged (never the URL: it holds the token). */
+function refuse(socket: Duplex, status: number, text: string, why: string, sessionId = '-'): void {
+  endpointLog('refused upgrade: %d %s, session %s', status, why, sessionId);
   socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
 }
 
@@ -154,11 +157,11 @@ export class SessionEndpoint {
   #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const m = PATH_RE.exec(url.pathname);
-    if (!m) return refuse(socket, 404, 'Unknown path: expected /devtools/browser/<sessionId>?token=<token>\n');
+    if (!m) return refuse(socket, 404, 'Unknown path: expected /devtools/browser/<sessionId>?token=<token>\n', 'unknown path');
     const sessionId = m[1]!;
     const route = this.#hooks.route(sessionId);
-    if (!route) return refuse(socket, 404, `No active session ${sessionId}\n`);
-    if (!tokenMatches(url.searchParams.get('token') ?? '', route.token)) return refuse(socket, 401, 'Wrong or missing token\n');
+    if (!route) return refuse(socket, 404, `No active session ${sessionId}\n`, 'no active session', sessionId);
+    if (!tokenMatches(url.searchParams.get('token') ?? '', route.token)) return refuse(socket, 401, 'Wrong or missing token\n', 'wrong or missing token', sessionId);
     const keepAlive = url.searchParams.get('keepAlive') === 'true';
     // The client's upgrade completes only once Chrome's own socket is open: a browser that died
     // or froze is refused with a plain HTTP error, which every client turns into a failed
@@ -173,14 +176,21 @@ export class SessionEndpoint {
     };
     const onClientGone = () => decide() && upstream.terminate();
     socket.once('close', onClientGone);
-    upstream.on('error', () => {});
-    upstream.once('close', () => decide() && refuse(socket, 502, `The browser of session ${sessionId} is not reachable\n`));
+    let upstreamError = '';
+    upstream.on('error', (err) => {
+      upstreamError = err.message;
+    });
+    upstream.once('close', () => {
+      if (!decide()) return;
+      endpointLog('upstream unreachable: session %s (%s)', sessionId, upstreamError || 'closed');
+      refuse(socket, 502, `The browser of session ${sessionId} is not reachable\n`, 'browser unreachable', sessionId);
+    });
     upstream.once('open', () => {
       if (!decide()) return;
       // The session may have ended while Chrome's socket opened: its clients were closed without this one.
       if (this.#hooks.route(sessionId)?.token !== route.token) {
         upstream.terminate();
-        return refuse(socket, 404, `No active session ${sessionId}\n`);
+        return refuse(socket, 404, `No active session ${sessionId}\n`, 'session ended during upgrade', sessionId);
       }
       const scope = route.contextId === undefined ? undefined : new ContextScope(route.contextId, route.contextPages ?? []);
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '', scope));
@@ -199,6 +209,7 @@ export class SessionEndpoint {
     let set = this.#clients.get(sessionId);
     if (!set) this.#clients.set(sessionId, (set = new Set()));
     set.add(client);
+    const t0 = performance.now();
 
     socket.on('message', (data, isBinary) => {
       this.#hooks.clientTraffic(sessionId);
@@ -249,8 +260,10 @@ export class SessionEndpoint {
       upstream.terminate();
       set.delete(client);
       if (set.size === 0) this.#clients.delete(sessionId);
+      endpointLog('client %s disconnected from session %s: %s after %d ms, %d remaining', client.info.clientId, sessionId, client.closeReason, since(t0), set.size);
       this.#hooks.clientDisconnected(sessionId, client.info, client.closeReason, set.size);
     });
+    endpointLog('client %s connected to session %s: keepAlive %s, %d connected', client.info.clientId, sessionId, keepAlive, set.size);
     this.#hooks.clientConnected(sessionId, client.info, set.size);
   }
 

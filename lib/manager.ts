@@ -15,6 +15,7 @@ import {
   SessionNotFoundError,
 } from './errors.js';
 import { GuardedEmitter, type SessionManagerEvents } from './events.js';
+import { managerLog, since } from './log.js';
 import { checkExtendMs, resolveCreateParams, resolveManagerOptions, type CreateSessionParams, type ResolvedManagerOptions, type SessionManagerOptions } from './options.js';
 import { Dispatcher } from './pool/dispatcher.js';
 import type { PoolStats } from './pool/types.js';
@@ -89,7 +90,11 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
         return endpoint ? settleWithin(endpoint.disconnectAll(id, 'session_ended'), DISCONNECT_BOUND_MS, () => new Error('disconnect')).promise.catch(() => {}) : Promise.resolve();
       },
       release: (lease, retire) => this.#live?.dispatcher.release(lease, retire),
-      ended: () => this.#trimHistory(),
+      ended: (rt) => {
+        const r = rt.record;
+        managerLog('session %s ended: status %s, stopReason %s, lifetime %d ms', r.id, r.status, r.stopReason, (r.closedAt ?? 0) - (r.startedAt ?? r.createdAt));
+        this.#trimHistory();
+      },
     };
   }
 
@@ -113,6 +118,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     if (this.#closing) throw new ManagerClosedError();
     const p = resolveCreateParams(params, this.#opts);
     if (p.signal?.aborted) throw abortError(p.signal.reason);
+    const t0 = performance.now();
     const rt = new SessionRuntime(p, this.#ctx);
     this.#sessions.set(rt.id, rt);
     // Listening before the first await: an abort at any moment from here on cancels the create.
@@ -134,9 +140,11 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
       }
       if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
       rt.start(lease, contextId);
+      managerLog('session %s created: isolation %s, browser pid %d, %d ms', rt.id, p.isolation, lease.browser.pid, since(t0));
       return this.#handle(rt);
     } catch (err) {
       const error = this.#createError(rt, err);
+      managerLog('session %s create failed: %s', rt.id, (error as { code?: string }).code ?? error.name);
       // Refused at the door: it never was a session, so it leaves no record (and loses nothing).
       if (error instanceof QueueFullError) this.#sessions.delete(rt.id);
       else rt.failPending(error);

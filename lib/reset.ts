@@ -1,5 +1,6 @@
 import type { Protocol } from 'devtools-protocol';
 import { CdpError, type CdpConnection, type CdpEvent } from './cdp.js';
+import { resetLog, since } from './log.js';
 
 /*
  * What a reset clears, measured on Chromium 156, headless-shell and full Chromium
@@ -64,6 +65,7 @@ const KEEP_PAGE_NAVIGATE_MS = 1000;
  */
 export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: ResetOptions = {}): Promise<void> {
   const t = { timeoutMs };
+  const t0 = performance.now();
   // Listen before listing targets, so a page that goes away in between is not waited for forever.
   const destroyed = new Set<string>();
   const waiters = new Set<() => void>();
@@ -119,6 +121,7 @@ export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: 
     let kept = first;
     let sessionId = first ? await blankKeptPage(cdp, first, t) : undefined;
     if (!sessionId) {
+      resetLog('kept page %s could not be blanked (not at about:blank in time, or gone): opening a new page', first ?? '(none)');
       const replaced = Promise.all(first ? close([first]) : []);
       replaced.catch(() => {});
       kept = (await cdp.send('Target.createTarget', { url: 'about:blank' }, t)).targetId;
@@ -134,6 +137,10 @@ export async function resetBrowser(cdp: CdpConnection, timeoutMs: number, opts: 
       opts.windowBounds && restoreWindow(cdp, kept!, opts.windowBounds, t),
     ]);
     void cdp.send('Target.detachFromTarget', { sessionId: cleared }, t).catch(() => {});
+    resetLog('reset done in %d ms', since(t0));
+  } catch (err) {
+    resetLog('reset failed after %d ms: %s', since(t0), err instanceof Error ? err.message : err);
+    throw err;
   } finally {
     for (const timer of timers) clearTimeout(timer);
     cdp.off('event', listener);

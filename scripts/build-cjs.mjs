@@ -10,7 +10,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 
 const out = 'dist/cjs';
-const external = ['ws', 'eventemitter3', 'puppeteer-core', 'playwright-core', '@playwright/test', 'vitest', '../index.js'];
+const external = ['ws', 'eventemitter3', 'debug', 'puppeteer-core', 'playwright-core', '@playwright/test', 'vitest', '../index.js'];
 
 const result = await build({
   entryPoints: ['lib/index.ts', 'lib/fixtures/vitest.ts', 'lib/fixtures/playwright-test.ts'],

@@ -106,7 +106,7 @@ describe('the packed tarball', () => {
       peerDependencies: Record<string, string>;
       peerDependenciesMeta: Record<string, { optional?: boolean }>;
     };
-    expect(Object.keys(manifest.dependencies).sort()).toEqual(['chrome-launcher', 'eventemitter3', 'proxy-chain', 'ws']);
+    expect(Object.keys(manifest.dependencies).sort()).toEqual(['chrome-launcher', 'debug', 'eventemitter3', 'proxy-chain', 'ws']);
     for (const peer of ['puppeteer-core', 'playwright-core']) {
       expect(manifest.peerDependencies[peer], peer).toBeDefined();
       expect(manifest.peerDependenciesMeta[peer]?.optional, peer).toBe(true);

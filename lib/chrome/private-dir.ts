@@ -1,16 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { debuglog } from 'node:util';
 import { RuntimeDirError } from '../errors.js';
+import { runtimeLog } from '../log.js';
 
 /**
  * The runtime folder holds the records that say which processes to kill, so it and every folder
  * under it must be the process owner's alone: a folder another user can write to (or replace by
  * a symbolic link) would let them choose what a manager kills, or read the profiles.
  *
- * Set `NODE_DEBUG=chrome-sessions` to see why a default folder was replaced.
+ * Set `DEBUG=chrome-sessions:runtime` to see why a default folder was replaced.
  */
-const debug = debuglog('chrome-sessions');
 
 /** The uid whose folders count as ours; `undefined` where there are no uids (Windows). */
 function ownUid(): number | undefined {
@@ -103,7 +102,7 @@ export function prepareRuntimeDir(requested: string, opts: { replaceIfUnsafe: bo
   }
   const again = privateDirProblem(dir);
   if (again !== undefined) throw new RuntimeDirError(dir, again);
-  debug('default runtime folder %s is not usable (%s); using private folder %s instead', requested, problem, dir);
+  runtimeLog('default runtime folder %s is not usable (%s); using private folder %s instead', requested, problem, dir);
   return { dir, replaced: true };
 }
 

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { runtimeLog } from '../log.js';
 import { isOwnDir, isOwnFile, lstat, prepareRuntimeDir, replacementDirs } from './private-dir.js';
 import { Watchdog, type WatchdogRestartEvent } from './watchdog.js';
 
@@ -157,6 +158,7 @@ export class RunDir {
     fs.mkdirSync(this.tmpDir, { mode: 0o700 });
     writeRecord(path.join(this.dir, 'owner.json'), { pid: process.pid, startTicks: processStartTicks(process.pid) });
     this.#watchdog = new Watchdog(this.dir, { onRestart: opts.onWatchdogRestart });
+    runtimeLog('run folder %s', this.dir);
     liveRuns.add(this);
     installExitHook();
   }
@@ -277,6 +279,7 @@ export function reapOrphans(runtimeDir: string): number {
       if (r && isOurBrowser(r, path.join(dir, file.name.slice(0, -'.json'.length)))) killGroup(r.pid);
     }
     removeDirSync(dir);
+    runtimeLog('reaped orphaned run %s (owner pid %s)', dir, owner?.pid ?? 'unknown');
     reaped++;
   }
   return reaped;

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { runtimeLog } from '../log.js';
 
 /**
  * The watchdog: a tiny POSIX shell (dash is enough) that outlives its owner by design. The owner
@@ -129,6 +130,7 @@ export class Watchdog {
     child.stdin?.on('error', () => {});
     child.once('exit', (code, signal) => this.#onExit(child, code, signal));
     child.unref();
+    runtimeLog('watchdog started: pid %s, %d browser(s) listed', child.pid, this.#listed.size);
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     // The new shell learns every browser recorded so far, in one write.
     const lines = [...this.#listed].map(([pid, ticks]) => `+${pid} ${ticks}\n`).join('');
@@ -146,8 +148,10 @@ export class Watchdog {
     this.#child = undefined;
     const now = Date.now();
     while (this.#restarts.length > 0 && now - this.#restarts[0]! > RESTART_WINDOW_MS) this.#restarts.shift();
+    runtimeLog('watchdog pid %d died (code %s, signal %s)', child.pid, code, signal);
     if (this.#restarts.length >= MAX_RESTARTS) {
       this.#gaveUp = true;
+      runtimeLog('watchdog died too often (%d restarts within %d ms): not restarted', MAX_RESTARTS, RESTART_WINDOW_MS);
       this.#notify({ pid: undefined, previousPid: child.pid, code, signal, gaveUp: true });
       return;
     }

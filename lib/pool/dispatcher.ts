@@ -2,6 +2,7 @@ import type { ExitInfo, LaunchSpec } from '../chrome/launch.js';
 import type { Clock } from '../clock.js';
 import { LaunchError, ManagerClosedError, QueueFullError } from '../errors.js';
 import { settleWithin } from '../deadline.js';
+import { poolLog, since } from '../log.js';
 import { PendingCreate, PoolEntry, abortError, aliveIn, countIn, launchError, poolKey, poolStats, recycleReason, roomIn, slotsTaken, type Lease } from './entries.js';
 import type { AcquireOptions, BrowserFactory, DispatcherEvents, DispatcherOptions, PoolBrowser, PoolStats, RetireReason } from './types.js';
 
@@ -80,7 +81,10 @@ export class Dispatcher<B extends PoolBrowser> {
     if (!req.settled && !req.launch) {
       const waiting = this.#pending.filter((r) => !r.launch).length;
       if (waiting > this.#opts.maxQueue) this.#settle(req, new QueueFullError(this.#opts.maxQueue));
-      else if (slotsTaken(this.#entries) >= this.#opts.maxConcurrent) queued?.();
+      else if (slotsTaken(this.#entries) >= this.#opts.maxConcurrent) {
+        poolLog('create queued: priority %d, %d pending', req.priority, this.#pending.length);
+        queued?.();
+      }
     }
     return req.promise;
   }
@@ -221,6 +225,7 @@ export class Dispatcher<B extends PoolBrowser> {
     e.leases.add(lease);
     req.launch = undefined;
     this.#remove(req);
+    poolLog('browser granted: pid %d', lease.browser.pid);
     req.resolve(lease);
   }
 
@@ -252,6 +257,7 @@ export class Dispatcher<B extends PoolBrowser> {
     this.#entries.add(e);
     if (owner) this.#own(owner, e);
     const t0 = performance.now();
+    poolLog('launch started: %s', owner ? 'for a create' : 'spare');
     const ac = new AbortController();
     const onClose = () => ac.abort(this.#closeLaunches.signal.reason);
     this.#closeLaunches.signal.addEventListener('abort', onClose, { once: true });
@@ -275,6 +281,7 @@ export class Dispatcher<B extends PoolBrowser> {
     e.browser = b;
     this.#totals.launches++;
     this.#warmRetryAt = 0;
+    poolLog('launch finished: pid %d, %d ms', b.pid, Math.round(launchMs));
     this.#events.browserLaunched(b.pid, e.spec, launchMs);
     void b.exited.then((info) => this.#onExit(e, info));
     const owners = [...e.owners].filter((r) => !r.settled);
@@ -287,6 +294,7 @@ export class Dispatcher<B extends PoolBrowser> {
 
   #launchFailed(e: PoolEntry<B>, err: unknown): void {
     this.#entries.delete(e);
+    poolLog('launch failed: %s', err instanceof Error ? err.message : err);
     const owners = [...e.owners].filter((r) => !r.settled);
     e.owners.clear();
     if (owners.length > 0) {
@@ -316,7 +324,7 @@ export class Dispatcher<B extends PoolBrowser> {
     this.#track(
       reset.promise.then(
         () => true,
-        () => false,
+        (err: unknown) => (poolLog('reset failed: pid %d, %d ms: %s', e.browser!.pid, since(t0), err instanceof Error ? err.message : err), false),
       ).then((ok) => {
         if (e.state !== 'resetting') return; // it died meanwhile and was retired
         if (!ok || this.#closed) {
@@ -329,6 +337,7 @@ export class Dispatcher<B extends PoolBrowser> {
           this.#resetTimes.push(took);
           if (this.#resetTimes.length > 1000) this.#resetTimes.shift();
           this.#idle(e);
+          poolLog('reset done: pid %d, %d ms', e.browser!.pid, Math.round(took));
           this.#events.browserReset(e.browser!.pid, took);
         }
         this.dispatch();
@@ -340,6 +349,7 @@ export class Dispatcher<B extends PoolBrowser> {
     if (e.state === 'retiring' || e.state === 'launching') return;
     e.state = 'retiring';
     const b = e.browser!;
+    poolLog('retired: pid %d, reason %s', b.pid, reason);
     if (!opts.quiet) {
       this.#totals.recycles++;
       this.#events.browserRecycled(b.pid, reason);
