@@ -3,15 +3,21 @@ import { runtimeLog } from '../log.js';
 
 /**
  * The watchdog: a tiny POSIX shell (dash is enough) that outlives its owner by design. The owner
- * tells it about each browser on its stdin, `+PID STARTTICKS` when recorded and `-PID` when
- * forgotten. It reads nothing else: no file an attacker could plant decides what it kills. When
+ * hands it the browsers recorded so far as arguments (`PID:STARTTICKS`, so a watchdog started in
+ * place of a dead one knows them even if the owner dies a moment later, before a pipe write could
+ * be flushed), then tells it about each later one on its stdin, `+PID STARTTICKS` when recorded
+ * and `-PID` when forgotten. It reads nothing else: no file an attacker could plant decides what it kills. When
  * the owner's end of the pipe closes (the owner exited or died, even by SIGKILL), it kills the
  * process group of each pid still listed whose start time in /proc/PID/stat still matches (so a
  * reused pid is spared), then removes the run folder ($1).
  */
 export const WATCHDOG_SCRIPT = `set -f
 dir=$1
+shift
 list=''
+for e in "$@"; do
+  case $e in ''|*[!0-9:]*) ;; *) list="$list $e" ;; esac
+done
 while IFS= read -r line; do
   case $line in
     +*)
@@ -115,7 +121,8 @@ export class Watchdog {
 
   #spawn(): ChildProcess | undefined {
     if (this.#stopped || this.#gaveUp) return undefined;
-    const child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'chrome-sessions-watchdog', this.#dir], {
+    const known = [...this.#listed].map(([pid, ticks]) => `${pid}:${ticks}`);
+    const child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'chrome-sessions-watchdog', this.#dir, ...known], {
       detached: true,
       stdio: ['pipe', 'ignore', 'ignore'],
     });
@@ -132,9 +139,6 @@ export class Watchdog {
     child.unref();
     runtimeLog('watchdog started: pid %s, %d browser(s) listed', child.pid, this.#listed.size);
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    // The new shell learns every browser recorded so far, in one write.
-    const lines = [...this.#listed].map(([pid, ticks]) => `+${pid} ${ticks}\n`).join('');
-    if (lines) child.stdin?.write(lines);
     return child;
   }
 
