@@ -6,6 +6,10 @@ import type { RunDir } from './chrome/runtime.js';
 import { ChromeSessionsError, LaunchError } from './errors.js';
 import type { BrowserFactory, PoolBrowser } from './pool/types.js';
 import { resetBrowser, windowBoundsAtLaunch, type WindowBounds } from './reset.js';
+import type { PageOverrides } from './session/emulation.js';
+
+/** Bound on the manager's own commands to a page it attached to for overrides. */
+const OVERRIDE_TIMEOUT_MS = 5_000;
 
 /** Sum of RSS over a browser's process group, from /proc. */
 export function processGroupRssBytes(pgid: number): number {
@@ -40,6 +44,11 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   closing = false;
   /** Open pages: target id → its browser context's id. */
   readonly #pages = new Map<string, string>();
+  /** Per-session page overrides by browser context id (`'*'`: every context). */
+  readonly #overrides = new Map<string, PageOverrides>();
+  /** The connection that applies overrides: its own, so that it never sees the reset's attachments. */
+  #emulation: Promise<CdpConnection> | undefined;
+  #userAgent: string | undefined;
 
   private constructor(proc: ChromeProcess, cdp: CdpConnection) {
     super();
@@ -112,6 +121,64 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     }
   }
 
+  /**
+   * Makes every page of browser context `contextId` (`'*'`: every context) report `o`: the pages
+   * there now, and each new one (opened by a client, or a popup) before it runs, through an
+   * auto-attaching connection of the manager's (as Playwright applies a context's options).
+   * Opened by this browser's first call; pages of contexts without overrides are resumed and left.
+   */
+  async applyOverrides(contextId: string, o: PageOverrides, timeoutMs: number): Promise<void> {
+    const resolved = o.locale !== undefined && o.userAgent === undefined ? { ...o, userAgent: await this.#defaultUserAgent(timeoutMs) } : o;
+    this.#overrides.set(contextId, resolved);
+    const c = await this.#emulationConnection(timeoutMs);
+    const existing = [...this.#pages].filter(([, ctx]) => contextId === '*' || ctx === contextId).map(([id]) => id);
+    await Promise.all(
+      existing.map(async (targetId) => {
+        const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs });
+        await emulate(c, sessionId, resolved, timeoutMs);
+      }),
+    );
+  }
+
+  /** Stops making new pages of `contextId` report a session's overrides (its pages are gone with it). */
+  clearOverrides(contextId: string): void {
+    this.#overrides.delete(contextId);
+  }
+
+  async #defaultUserAgent(timeoutMs: number): Promise<string> {
+    this.#userAgent ??= (await this.cdp.send('Browser.getVersion', {}, { timeoutMs })).userAgent;
+    return this.#userAgent;
+  }
+
+  #emulationConnection(timeoutMs: number): Promise<CdpConnection> {
+    this.#emulation ??= (async () => {
+      const c = await CdpConnection.connect(this.process.wsEndpoint, timeoutMs);
+      void this.process.exited.then(() => c.close());
+      c.on('event', (e) => {
+        if (e.method !== 'Target.attachedToTarget' || e.sessionId !== undefined) return;
+        const { sessionId, targetInfo, waitingForDebugger } = e.params;
+        void this.#onAttached(c, sessionId, targetInfo.type, targetInfo.browserContextId, waitingForDebugger);
+      });
+      await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, { timeoutMs });
+      return c;
+    })().catch((err: unknown) => {
+      this.#emulation = undefined;
+      throw err;
+    });
+    return this.#emulation;
+  }
+
+  async #onAttached(c: CdpConnection, sessionId: string, type: string, contextId: string | undefined, waiting: boolean): Promise<void> {
+    const o = type === 'page' ? (this.#overrides.get(contextId ?? '') ?? this.#overrides.get('*')) : undefined;
+    try {
+      if (o) await emulate(c, sessionId, o, OVERRIDE_TIMEOUT_MS);
+    } finally {
+      if (waiting) void c.send('Runtime.runIfWaitingForDebugger', {}, { sessionId, timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
+      // A page with overrides keeps this connection attached: they last as long as the attachment.
+      if (!o) void c.send('Target.detachFromTarget', { sessionId }, { timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
+    }
+  }
+
   /** Disposes browser contexts with everything in them (pages, storage, connections). */
   async disposeContexts(ids: Iterable<string>, timeoutMs: number): Promise<void> {
     await Promise.all([...ids].map((browserContextId) => this.cdp.send('Target.disposeBrowserContext', { browserContextId }, { timeoutMs })));
@@ -176,4 +243,14 @@ export function chromeFactory(run: RunDir, launchTimeoutMs: number): BrowserFact
       return PooledBrowser.attach(proc, launchTimeoutMs);
     },
   };
+}
+
+/** Makes the page on `sessionId` report `o`; a page that closed meanwhile is no error. */
+async function emulate(c: CdpConnection, sessionId: string, o: PageOverrides, timeoutMs: number): Promise<void> {
+  const opts = { sessionId, timeoutMs };
+  await Promise.all([
+    o.userAgent !== undefined ? c.send('Emulation.setUserAgentOverride', { userAgent: o.userAgent, ...(o.locale !== undefined ? { acceptLanguage: o.locale } : {}) }, opts) : undefined,
+    o.locale !== undefined ? c.send('Emulation.setLocaleOverride', { locale: o.locale }, opts) : undefined,
+    o.timezoneId !== undefined ? c.send('Emulation.setTimezoneOverride', { timezoneId: o.timezoneId }, opts) : undefined,
+  ]).catch(() => {});
 }

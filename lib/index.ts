@@ -6,6 +6,7 @@ export { SessionManager } from './manager.js';
 export type { ManagerStats } from './manager.js';
 
 export type { SessionManagerOptions, CreateSessionParams, HeadlessMode, IsolationMode, ProxySettings } from './options.js';
+export type { PageOverrides } from './session/emulation.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 

@@ -23,7 +23,7 @@ import { SessionRuntime, type RuntimeContext } from './session/runtime.js';
 import type { ListSessionsParams, Session, SessionInfo, SessionList, SessionStatus } from './session/types.js';
 import { handleSignalsFor, stopHandlingSignalsFor } from './signals.js';
 import { openProxy } from './session/proxy.js';
-import { CONTEXT_TIMEOUT_MS, lending, openContext, serveDiscovery, withProxyFlags } from './session/setup.js';
+import { CONTEXT_TIMEOUT_MS, applyOverrides, lending, openContext, serveDiscovery, withProxyFlags } from './session/setup.js';
 import { withSession } from './with-session.js';
 
 /** What {@link SessionManager.stats} returns. */
@@ -132,13 +132,16 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
       const spec = proxy && p.isolation === 'browser' ? withProxyFlags(this.#spec, proxy) : this.#spec;
       const lease = await dispatcher.acquire(spec, { priority: p.priority, signal: rt.abort.signal, ...lending(p.isolation, this.#opts.sessionsPerBrowser) }, () => this.#emitSafe('sessionQueued', rt.record.snapshot()));
       const contextId = p.isolation === 'context' ? await openContext(dispatcher, lease, proxy) : undefined;
-      if (rt.abort.signal.aborted || this.#closing) {
-        // Unused, so clean: back to the pool (a context of its own goes first).
+      try {
+        if (p.overrides) await applyOverrides(rt, lease, contextId, p.overrides);
+        if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
+        if (rt.abort.signal.aborted || this.#closing) throw rt.abort.signal.aborted ? abortError(rt.abort.signal.reason) : new ManagerClosedError();
+      } catch (err) {
+        // Never started, so clean: back to the pool (a context of its own goes first).
         if (contextId) void lease.browser.disposeContexts([contextId], CONTEXT_TIMEOUT_MS).catch(() => {});
         dispatcher.release(lease, p.isolation === 'browser' ? 'no_reuse' : undefined);
-        throw rt.abort.signal.aborted ? abortError(rt.abort.signal.reason) : new ManagerClosedError();
+        throw err;
       }
-      if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
       rt.start(lease, contextId);
       managerLog('session %s created: isolation %s, browser pid %d, %d ms', rt.id, p.isolation, lease.browser.pid, since(t0));
       return this.#handle(rt);

@@ -5,6 +5,7 @@ import { InvalidOptionError } from './errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { MAX_TIMER_MS } from './deadline.js';
+import { resolveOverrides, type PageOverrides } from './session/emulation.js';
 import { resolveProxy, type ProxySettings } from './session/proxy.js';
 
 export type { ProxySettings };
@@ -146,6 +147,12 @@ export interface CreateSessionParams {
    * debugging port: hence opt-in. @default false
    */
   readonly browserURL?: boolean;
+  /** `navigator.userAgent` and the `User-Agent` header of every page of the session ('context' and 'browser' isolation). @default Chrome's */
+  readonly userAgent?: string;
+  /** The session's language: `navigator.language`, `Intl` defaults, `Accept-Language` (e.g. `fr-FR`). @default Chrome's */
+  readonly locale?: string;
+  /** The IANA time zone every page of the session sees (e.g. `Asia/Tokyo`). @default the machine's */
+  readonly timezoneId?: string;
 }
 
 /** Throws unless `value` is a plain object whose keys are all in `allowed`. */
@@ -299,9 +306,10 @@ export interface ResolvedCreateParams {
   readonly isolation: IsolationMode;
   readonly proxy: ProxySettings | undefined;
   readonly browserURL: boolean;
+  readonly overrides: PageOverrides | undefined;
 }
 
-const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL'] as const satisfies readonly (keyof CreateSessionParams)[];
+const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId'] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
 const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
@@ -333,6 +341,11 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
   if (proxy && mode === 'reset') {
     throw new InvalidOptionError(p.proxy !== undefined ? 'create.proxy' : 'create.proxyUrl', "isolation 'context' or 'browser' (a reset Chrome keeps the proxy it was launched with)", p.proxy ?? p.proxyUrl);
   }
+  const overrides = resolveOverrides(p);
+  if (overrides && mode === 'reset') {
+    const name = Object.keys(overrides)[0]!;
+    throw new InvalidOptionError(`create.${name}`, "isolation 'context' or 'browser' (a reset Chrome's pages outlive the session)", p[name]);
+  }
   return {
     timeoutMs,
     keepAlive: bool('create.keepAlive', p.keepAlive, false),
@@ -342,6 +355,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     isolation: mode,
     proxy,
     browserURL: bool('create.browserURL', p.browserURL, false),
+    overrides,
   };
 }
 

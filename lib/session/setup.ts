@@ -10,6 +10,7 @@ import { DiscoveryServer, chromeDiscoverySource, chromeHttpBase, type DiscoveryT
 import { LaunchError } from '../errors.js';
 import type { IsolationMode } from '../options.js';
 import type { Dispatcher, Lease } from '../pool/dispatcher.js';
+import type { PageOverrides } from './emulation.js';
 import type { ChromeProxy } from './proxy.js';
 import type { SessionRuntime } from './runtime.js';
 
@@ -51,4 +52,19 @@ export async function serveDiscovery(rt: SessionRuntime, b: PooledBrowser, conte
 export function withProxyFlags(spec: LaunchSpec, proxy: ChromeProxy): LaunchSpec {
   const flags = [`--proxy-server=${proxy.server}`, ...(proxy.bypass !== undefined ? [`--proxy-bypass-list=${proxy.bypass}`] : [])];
   return { ...spec, args: [...spec.args, ...flags] };
+}
+
+/**
+ * Makes every page of the session report its `userAgent`, `locale`, `timezoneId`: those of its
+ * context ('context'), or of the whole Chrome, which is its alone ('browser'). Undone with it.
+ */
+export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, o: PageOverrides): Promise<void> {
+  const b = lease.browser;
+  const key = contextId ?? '*';
+  rt.onEnd(async () => b.clearOverrides(key));
+  try {
+    await settleWithin(b.applyOverrides(key, o, CONTEXT_TIMEOUT_MS), CONTEXT_TIMEOUT_MS, () => new Error(`overrides not applied within ${CONTEXT_TIMEOUT_MS} ms`)).promise;
+  } catch (err) {
+    throw new LaunchError(`Could not apply the session's userAgent, locale or timezoneId: ${(err as Error).message}`, b.process.executablePath, '', { cause: err });
+  }
 }

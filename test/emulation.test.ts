@@ -1,0 +1,99 @@
+/**
+ * Per-session userAgent, locale and timezoneId: what every page of the session reports, the first
+ * one, pages opened later and popups, and what the server receives; a session beside it on the
+ * same Chrome keeps Chrome's own. Through Puppeteer and Playwright.
+ */
+import puppeteer, { type Page } from 'puppeteer-core';
+import { chromium } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SessionManager, type IsolationMode } from '../lib/index.js';
+import { startServer, type TestServer } from './helpers.js';
+
+declare const navigator: { userAgent: string; language: string };
+declare const window: { open(url: string): unknown };
+
+let server: TestServer;
+const headers: { ua: string | undefined; lang: string | undefined }[] = [];
+beforeAll(async () => {
+  server = await startServer({
+    '/headers': (req, res) => {
+      headers.push({ ua: req.headers['user-agent'], lang: req.headers['accept-language'] });
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>h</title>');
+    },
+  });
+});
+afterAll(async () => {
+  await server.close();
+});
+const managers: SessionManager[] = [];
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((m) => m.close()));
+});
+
+const UA = 'chrome-sessions-test/1.0';
+const seen = (page: Page) =>
+  page.evaluate(() => ({ ua: navigator.userAgent, lang: navigator.language, tz: Intl.DateTimeFormat().resolvedOptions().timeZone }));
+
+describe.each(['context', 'browser'] as IsolationMode[])("'%s' isolation", (isolation) => {
+  it('every page of the session reports its userAgent, locale and timezoneId; the one beside it does not', async () => {
+    const m = new SessionManager({ minIdle: 0, handleSignals: false, maxConcurrent: 2, isolation });
+    managers.push(m);
+    const s = await m.create({ userAgent: UA, locale: 'fr-FR', timezoneId: 'Asia/Tokyo' });
+    const plain = await m.create();
+    const b = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint, defaultViewport: null });
+    const pb = await puppeteer.connect({ browserWSEndpoint: plain.wsEndpoint, defaultViewport: null });
+    try {
+      const want = { ua: UA, lang: 'fr-FR', tz: 'Asia/Tokyo' };
+      const [first] = await b.pages();
+      headers.length = 0;
+      await first!.goto(`${server.origin}/headers`);
+      expect(await seen(first!)).toEqual(want);
+      expect(headers.at(-1)).toMatchObject({ ua: UA, lang: expect.stringMatching(/^fr-FR/) });
+      const later = await b.newPage();
+      await later.goto(`${server.origin}/title/later`);
+      expect(await seen(later)).toEqual(want);
+      const popup = new Promise<Page>((resolve) => b.once('targetcreated', async (t) => resolve((await t.page())!)));
+      await later.evaluate((url) => void window.open(url), `${server.origin}/title/popup`);
+      const p = await popup;
+      await p.waitForFunction(() => document.title === 'popup');
+      expect(await seen(p)).toEqual(want);
+      const [other] = await pb.pages();
+      await other!.goto(`${server.origin}/title/plain`);
+      const theirs = await seen(other!);
+      expect(theirs.ua).not.toBe(UA);
+      expect(theirs.tz).not.toBe('Asia/Tokyo');
+    } finally {
+      await b.disconnect();
+      await pb.disconnect();
+    }
+  });
+});
+
+declare const document: { title: string };
+
+it("through Playwright's connectOverCDP, and refused in 'reset' isolation or malformed", async () => {
+  const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation: 'context' });
+  managers.push(m);
+  const s = await m.create({ timezoneId: 'America/New_York', locale: 'de-DE' });
+  const browser = await chromium.connectOverCDP(s.wsEndpoint);
+  try {
+    const page = browser.contexts()[0]!.pages()[0]!;
+    await page.goto(`${server.origin}/title/pw`);
+    expect(await page.evaluate(() => [navigator.language, Intl.DateTimeFormat().resolvedOptions().timeZone])).toEqual(['de-DE', 'America/New_York']);
+    const fresh = await browser.contexts()[0]!.newPage();
+    expect(await fresh.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone)).toBe('America/New_York');
+  } finally {
+    await browser.close();
+  }
+  const r = new SessionManager({ minIdle: 0, handleSignals: false });
+  managers.push(r);
+  await expect(r.create({ userAgent: UA })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'create.userAgent' });
+  for (const [params, option] of [
+    [{ timezoneId: 'Mars/Olympus' }, 'create.timezoneId'],
+    [{ locale: 'not a locale' }, 'create.locale'],
+    [{ userAgent: '' }, 'create.userAgent'],
+    [{ userAgent: 'a\nb' }, 'create.userAgent'],
+  ] as const) {
+    await expect(m.create({ ...params })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option });
+  }
+});
