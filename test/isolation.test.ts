@@ -224,6 +224,8 @@ describe.each(['reset', 'context', 'browser'] as const)("isolation '%s': a sessi
             document.cookie = 'js_persistent=1; path=/; max-age=3600';
             document.cookie = 'js_session=1; path=/';
           });
+          // A script's cookie reaches the store asynchronously; a navigation right after can beat it.
+          for (let i = 0; i < 50 && (await page.cookies()).filter((c) => c.name.startsWith('js_')).length < 2; i++) await new Promise((r) => setTimeout(r, 20));
           const sent = await (await page.goto(`${origin}/echo-cookie`))!.text();
           expect(sent.split('; ').sort()).toEqual(['js_persistent=1', 'js_session=1', 'srv_httponly=1', 'srv_session=1']);
         }
