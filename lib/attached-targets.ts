@@ -36,15 +36,14 @@ export class AttachedTargets {
   readonly #sessions = new Map<string, Attachment>();
   readonly #targets = new Set<string>();
 
-  /** Notes attach, detach and destroy events in a message from Chrome to the client. */
-  observe(data: RawData): void {
-    const buf = asBuffer(data);
-    const head = buf.subarray(0, HEAD_BYTES).toString('latin1');
+  /** Notes attach, detach and destroy events in a message from Chrome to the client (raw, or text already decoded). */
+  observe(data: RawData | string): void {
+    const head = typeof data === 'string' ? data.slice(0, HEAD_BYTES) : asBuffer(data).subarray(0, HEAD_BYTES).toString('latin1');
     const kind = head.startsWith(ATTACHED) ? 'attached' : head.startsWith(DETACHED) ? 'detached' : head.startsWith(DESTROYED) ? 'destroyed' : undefined;
     if (!kind) return;
     let msg: TargetEvent;
     try {
-      msg = JSON.parse(buf.toString()) as TargetEvent;
+      msg = JSON.parse(typeof data === 'string' ? data : asBuffer(data).toString()) as TargetEvent;
     } catch {
       return;
     }

@@ -241,7 +241,7 @@ export class SessionEndpoint {
       const verdict = scope.fromChrome(data.toString());
       for (const m of verdict.toChrome) if (upstream.readyState === WebSocket.OPEN) upstream.send(m);
       for (const m of verdict.toClient) {
-        client.targets.observe(Buffer.from(m));
+        client.targets.observe(m);
         if (socket.readyState === WebSocket.OPEN) socket.send(m);
       }
       for (const id of scope.clientContexts) {
