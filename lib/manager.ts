@@ -1,9 +1,6 @@
-import { chromeFactory, type PooledBrowser } from './browser.js';
 import { findChrome, type FoundChrome } from './chrome/find.js';
 import type { LaunchSpec } from './chrome/launch.js';
-import { RunDir } from './chrome/runtime.js';
 import { settleWithin } from './deadline.js';
-import { SessionEndpoint } from './endpoint.js';
 import {
   ChromeSessionsError,
   CreateAbortedError,
@@ -16,14 +13,15 @@ import {
 } from './errors.js';
 import { GuardedEmitter, type SessionManagerEvents } from './events.js';
 import { managerLog, since } from './log.js';
-import { checkExtendMs, resolveCreateParams, resolveManagerOptions, type CreateSessionParams, type ResolvedManagerOptions, type SessionManagerOptions } from './options.js';
-import { Dispatcher } from './pool/dispatcher.js';
+import { resolveManagerOptions, type ResolvedManagerOptions, type SessionManagerOptions } from './options.js';
+import { checkExtendMs, resolveCreateParams, type CreateSessionParams } from './session/params.js';
 import type { PoolStats } from './pool/types.js';
 import { SessionRuntime, type RuntimeContext } from './session/runtime.js';
 import type { ListSessionsParams, Session, SessionInfo, SessionList, SessionStatus } from './session/types.js';
 import { handleSignalsFor, stopHandlingSignalsFor } from './signals.js';
 import { openProxy } from './session/proxy.js';
-import { CONTEXT_TIMEOUT_MS, applyOverrides, lending, openContext, serveDiscovery, withProxyFlags } from './session/setup.js';
+import { CONTEXT_TIMEOUT_MS, lending, openContext, prepareSession, withProxyFlags } from './session/setup.js';
+import { startServices, type Started } from './manager-start.js';
 import { withSession } from './with-session.js';
 
 /** What {@link SessionManager.stats} returns. */
@@ -38,12 +36,6 @@ const STATUSES: readonly SessionStatus[] = ['pending', 'active', 'closed', 'erro
 
 /** Clients get this long to close when their session ends (the endpoint cuts them off at 500 ms). */
 const DISCONNECT_BOUND_MS = 2_000;
-
-interface Started {
-  readonly run: RunDir;
-  readonly endpoint: SessionEndpoint;
-  readonly dispatcher: Dispatcher<PooledBrowser>;
-}
 
 /**
  * Cloud-browser sessions (Hyperbrowser/Steel lifecycle) on local Chrome. Each session borrows a
@@ -133,8 +125,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
       const lease = await dispatcher.acquire(spec, { priority: p.priority, signal: rt.abort.signal, ...lending(p.isolation, this.#opts.sessionsPerBrowser) }, () => this.#emitSafe('sessionQueued', rt.record.snapshot()));
       const contextId = p.isolation === 'context' ? await openContext(dispatcher, lease, proxy) : undefined;
       try {
-        if (p.overrides) await applyOverrides(rt, lease, contextId, p.overrides);
-        if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
+        await prepareSession(rt, lease, contextId, p);
         if (rt.abort.signal.aborted || this.#closing) throw rt.abort.signal.aborted ? abortError(rt.abort.signal.reason) : new ManagerClosedError();
       } catch (err) {
         // Never started, so clean: back to the pool (a context of its own goes first).
@@ -299,49 +290,12 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   }
 
   async #startOnce(): Promise<Started> {
-    const o = this.#opts;
-    const run = new RunDir(o.runtimeDir, {
-      replaceIfUnsafe: o.runtimeDirIsDefault,
-      onWatchdogRestart: (e) => this.#emitSafe('watchdogRestarted', e),
+    this.#live = await startServices(this.#opts, {
+      session: (id) => this.#sessions.get(id),
+      emit: (event, ...args) => this.#emitSafe(event, ...args),
     });
-    run.reapOrphans();
-    const endpoint = new SessionEndpoint(
-      {
-        route: (id) => {
-          const rt = this.#sessions.get(id);
-          const b = rt?.browser;
-          if (!rt || !b) return undefined;
-          const contextId = rt.contextId;
-          return { token: rt.record.token, upstream: b.process.wsEndpoint, contextId, contextPages: contextId === undefined ? [] : b.pageIdsIn(contextId) };
-        },
-        clientConnected: (id, c, clients) => this.#sessions.get(id)?.clientConnected(c, clients),
-        clientDisconnected: (id, c, reason, remaining) => this.#sessions.get(id)?.clientDisconnected(c, reason, remaining),
-        clientTraffic: (id) => this.#sessions.get(id)?.traffic(),
-        clientContextCreated: (id, contextId) => this.#sessions.get(id)?.clientContextCreated(contextId),
-        browserCloseRequested: (id) => void this.#sessions.get(id)?.end('browser_closed'),
-      },
-      { pingTimeoutMs: o.clientPingTimeoutMs },
-    );
-    try {
-      await endpoint.listen();
-    } catch (err) {
-      await run.destroy();
-      throw err;
-    }
-    const dispatcher = new Dispatcher<PooledBrowser>(
-      o,
-      chromeFactory(run, o.launchTimeoutMs),
-      {
-        browserLaunched: (pid, spec, launchMs) => this.#emitSafe('browserLaunched', { pid, executablePath: spec.executablePath, headless: spec.headless, launchMs }),
-        browserExited: (pid, info, expected) => this.#emitSafe('browserExited', { pid, code: info.code, signal: info.signal, expected }),
-        browserReset: (pid, ms) => this.#emitSafe('browserReset', { pid, ms }),
-        browserRecycled: (pid, reason) => this.#emitSafe('browserRecycled', { pid, reason }),
-      },
-      o.clock,
-    );
-    this.#live = { run, endpoint, dispatcher };
     // A close() during this start has already unregistered us: do not register again.
-    if (o.handleSignals && !this.#closing) handleSignalsFor(this);
+    if (this.#opts.handleSignals && !this.#closing) handleSignalsFor(this);
     return this.#live;
   }
 

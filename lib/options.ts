@@ -4,11 +4,10 @@ import path from 'node:path';
 import { InvalidOptionError } from './errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import { MAX_TIMER_MS } from './deadline.js';
-import { resolveOverrides, type PageOverrides } from './session/emulation.js';
-import { resolveProxy, type ProxySettings } from './session/proxy.js';
+import { bool, checkKeys, int, ms, str } from './validate.js';
 
-export type { ProxySettings };
+export type { ProxySettings } from './session/proxy.js';
+export type { CreateSessionParams } from './session/params.js';
 
 /** Which Chrome build a manager drives. */
 export type HeadlessMode = 'shell' | 'new';
@@ -21,7 +20,7 @@ export type HeadlessMode = 'shell' | 'new';
  */
 export type IsolationMode = 'reset' | 'context' | 'browser';
 
-const ISOLATION_MODES: readonly IsolationMode[] = ['reset', 'context', 'browser'];
+export const ISOLATION_MODES: readonly IsolationMode[] = ['reset', 'context', 'browser'];
 
 /** Options of {@link SessionManager}. Every field is optional; defaults are listed per field. */
 export interface SessionManagerOptions {
@@ -115,89 +114,6 @@ export type ResolvedManagerOptions = Required<Omit<SessionManagerOptions, 'execu
   /** `runtimeDir` is the default, not the user's: one that fails the checks is replaced, not refused. */
   readonly runtimeDirIsDefault: boolean;
 };
-
-/** Parameters of {@link SessionManager.create}. */
-export interface CreateSessionParams {
-  /** Lifetime in milliseconds (Steel's name). @default the manager's `defaultTimeoutMs` */
-  readonly timeoutMs?: number;
-  /** Lifetime in minutes (Hyperbrowser's name); give this or `timeoutMs`, not both. */
-  readonly timeoutMinutes?: number;
-  /** Survive client disconnects until the timeout or a stop. @default false */
-  readonly keepAlive?: boolean;
-  /** Stop after this long without CDP traffic from any client. `0`: off. @default the manager's `idleTimeoutMs` */
-  readonly idleTimeoutMs?: number;
-  /** Cancels the create while it waits or launches. */
-  readonly signal?: AbortSignal;
-  /** Higher runs first among waiting creates. @default 0 */
-  readonly priority?: number;
-  /** This session's isolation, overriding the manager's. @default the manager's `isolation` */
-  readonly isolation?: IsolationMode;
-  /**
-   * A proxy for this session's traffic, with credentials if it needs them ('context' and
-   * 'browser' isolation: a reset Chrome keeps the proxy it was launched with). @default none
-   */
-  readonly proxy?: ProxySettings;
-  /** Steel's form of `proxy`: `http://user:pass@host:port`. Not with `proxy`. @default none */
-  readonly proxyUrl?: string;
-  /**
-   * Also serve the session over HTTP discovery (`/json/version`, `/json/list`, `/json/protocol`)
-   * on a loopback port of its own, given as `session.browserURL`, for clients that find a browser
-   * that way (`puppeteer.connect({ browserURL })`, `connectOverCDP('http://…')`). Any local
-   * process that reaches the port can read the session's token there, as with Chrome's own
-   * debugging port: hence opt-in. @default false
-   */
-  readonly browserURL?: boolean;
-  /** `navigator.userAgent` and the `User-Agent` header of every page of the session ('context' and 'browser' isolation). @default Chrome's */
-  readonly userAgent?: string;
-  /** The session's language: `navigator.language`, `Intl` defaults, `Accept-Language` (e.g. `fr-FR`). @default Chrome's */
-  readonly locale?: string;
-  /** The IANA time zone every page of the session sees (e.g. `Asia/Tokyo`). @default the machine's */
-  readonly timezoneId?: string;
-}
-
-/** Throws unless `value` is a plain object whose keys are all in `allowed`. */
-function checkKeys(where: string, value: unknown, allowed: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidOptionError(where, 'an object', value);
-  }
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) {
-      throw new InvalidOptionError(`${where}.${key}`, `one of the known options (${allowed.join(', ')})`, key);
-    }
-  }
-  return value as Record<string, unknown>;
-}
-
-/** A duration in ms that Node's timers can honour (2^31-1, ~24.8 days); a longer one fires at once. */
-function ms(name: string, value: unknown, fallback: number, min: number, max = MAX_TIMER_MS): number {
-  return int(name, value, fallback, min, Math.min(max, MAX_TIMER_MS));
-}
-
-/** An integer (or `Infinity` when allowed) within [min, max]. */
-function int(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER, allowInfinity = false): number {
-  if (value === undefined) return fallback;
-  const ok =
-    typeof value === 'number' &&
-    ((allowInfinity && value === Infinity) || (Number.isInteger(value) && value >= min && value <= max));
-  if (!ok) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `${min}..${max}`;
-    throw new InvalidOptionError(name, `an integer ${range}${allowInfinity ? ' or Infinity' : ''}`, value);
-  }
-  return value;
-}
-
-function bool(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new InvalidOptionError(name, 'a boolean', value);
-  return value;
-}
-
-function str(name: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0) throw new InvalidOptionError(name, 'a non-empty string', value);
-  return value;
-}
 
 /** Free space a RAM-backed folder needs before we put profiles there. */
 const MIN_SHM_FREE_BYTES = 1024 ** 3;
@@ -294,78 +210,4 @@ export function resolveManagerOptions(input: SessionManagerOptions | undefined):
   const resolved: Record<string, unknown> = { runtimeDirIsDefault: o.runtimeDir === undefined };
   for (const name of MANAGER_OPTION_NAMES) resolved[name] = MANAGER_OPTIONS[name](o);
   return resolved as ResolvedManagerOptions;
-}
-
-/** The create parameters with defaults applied. */
-export interface ResolvedCreateParams {
-  readonly timeoutMs: number;
-  readonly keepAlive: boolean;
-  readonly idleTimeoutMs: number;
-  readonly signal: AbortSignal | undefined;
-  readonly priority: number;
-  readonly isolation: IsolationMode;
-  readonly proxy: ProxySettings | undefined;
-  readonly browserURL: boolean;
-  readonly overrides: PageOverrides | undefined;
-}
-
-const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId'] as const satisfies readonly (keyof CreateSessionParams)[];
-// The list above names every parameter: a parameter added to the interface and not here fails to compile.
-type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
-const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
-void allCreateParamsNamed;
-
-/** Validates `create()` parameters against the manager's limits. */
-export function resolveCreateParams(input: CreateSessionParams | undefined, manager: ResolvedManagerOptions): ResolvedCreateParams {
-  const p = checkKeys('create', input, CREATE_PARAM_NAMES);
-  if (p.timeoutMs !== undefined && p.timeoutMinutes !== undefined) {
-    throw new InvalidOptionError('create.timeoutMinutes', 'either timeoutMs or timeoutMinutes, not both', p.timeoutMinutes);
-  }
-  let timeoutMs = manager.defaultTimeoutMs;
-  if (p.timeoutMinutes !== undefined) {
-    const max = manager.maxTimeoutMs / 60_000;
-    const m = p.timeoutMinutes;
-    if (typeof m !== 'number' || !Number.isFinite(m) || m <= 0 || m > max) {
-      throw new InvalidOptionError('create.timeoutMinutes', `a number of minutes > 0 and <= ${max}`, m);
-    }
-    timeoutMs = Math.max(1, Math.round(m * 60_000));
-  } else if (p.timeoutMs !== undefined) {
-    timeoutMs = ms('create.timeoutMs', p.timeoutMs, manager.defaultTimeoutMs, 1, manager.maxTimeoutMs);
-  }
-  const signal = p.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new InvalidOptionError('create.signal', 'an AbortSignal', signal);
-  }
-  const mode = isolation(p.isolation, manager.isolation);
-  const proxy = resolveProxy(p.proxy, p.proxyUrl);
-  if (proxy && mode === 'reset') {
-    throw new InvalidOptionError(p.proxy !== undefined ? 'create.proxy' : 'create.proxyUrl', "isolation 'context' or 'browser' (a reset Chrome keeps the proxy it was launched with)", p.proxy ?? p.proxyUrl);
-  }
-  const overrides = resolveOverrides(p);
-  if (overrides && mode === 'reset') {
-    const name = Object.keys(overrides)[0]!;
-    throw new InvalidOptionError(`create.${name}`, "isolation 'context' or 'browser' (a reset Chrome's pages outlive the session)", p[name]);
-  }
-  return {
-    timeoutMs,
-    keepAlive: bool('create.keepAlive', p.keepAlive, false),
-    idleTimeoutMs: ms('create.idleTimeoutMs', p.idleTimeoutMs, manager.idleTimeoutMs, 0),
-    signal,
-    priority: int('create.priority', p.priority, 0, Number.MIN_SAFE_INTEGER),
-    isolation: mode,
-    proxy,
-    browserURL: bool('create.browserURL', p.browserURL, false),
-    overrides,
-  };
-}
-
-function isolation(value: unknown, fallback: IsolationMode): IsolationMode {
-  if (value === undefined) return fallback;
-  if (!ISOLATION_MODES.includes(value as IsolationMode)) throw new InvalidOptionError('create.isolation', ISOLATION_MODES.map((m) => `'${m}'`).join(' | '), value);
-  return value as IsolationMode;
-}
-
-/** Validates the `extend()` amount. */
-export function checkExtendMs(value: unknown): number {
-  return ms('extend.ms', value, 0, 1);
 }

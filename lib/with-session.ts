@@ -2,7 +2,7 @@
  * A session for the length of one function: created before it, stopped after it, whatever it does.
  */
 import type { SessionManager } from './manager.js';
-import type { CreateSessionParams } from './options.js';
+import type { CreateSessionParams } from './session/params.js';
 import type { Session } from './session/types.js';
 
 /**

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import type { IsolationMode, ResolvedCreateParams } from '../options.js';
+import type { IsolationMode } from '../options.js';
+import type { ResolvedCreateParams } from './params.js';
 import type { SessionInfo, SessionStatus, StopReason } from './types.js';
 
 /**

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { ClientCloseReason, ClientInfo } from '../endpoint.js';
 import { BrowserCrashedError, BrowserUnresponsiveError, CreateAbortedError, ManagerClosedError, QueueTimeoutError } from '../errors.js';
 import type { SessionManagerEvents } from '../events.js';
-import type { ResolvedCreateParams } from '../options.js';
+import type { ResolvedCreateParams } from './params.js';
 import { settleWithin } from '../deadline.js';
 import type { Lease } from '../pool/dispatcher.js';
 import type { RetireReason } from '../pool/types.js';

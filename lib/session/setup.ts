@@ -12,6 +12,7 @@ import type { IsolationMode } from '../options.js';
 import type { Dispatcher, Lease } from '../pool/dispatcher.js';
 import type { PageOverrides } from './emulation.js';
 import type { ChromeProxy } from './proxy.js';
+import type { ResolvedCreateParams } from './params.js';
 import type { SessionRuntime } from './runtime.js';
 
 /** Opening or disposing a session's browser context takes a few ms; one that takes this long failed. */
@@ -67,4 +68,14 @@ export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrow
   } catch (err) {
     throw new LaunchError(`Could not apply the session's userAgent, locale or timezoneId: ${(err as Error).message}`, b.process.executablePath, '', { cause: err });
   }
+}
+
+/**
+ * Everything a session gets between its browser (and context) and its start, in order. Each
+ * feature is one line here calling into a file of its own; a throw fails the create, and the
+ * cleanups already registered with `rt.onEnd` undo what was done.
+ */
+export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, p: ResolvedCreateParams): Promise<void> {
+  if (p.overrides) await applyOverrides(rt, lease, contextId, p.overrides);
+  if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
 }
