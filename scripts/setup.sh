@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for a fresh machine: install Chromium when none is found, install the packages,
+# One command for a fresh machine: install Chromium (and the test suite's system packages) when missing, install the packages,
 # build, and run the demo (three concurrent sessions driven by Puppeteer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,11 +13,18 @@ have_chrome() {
   return 1
 }
 
-if ! have_chrome; then
-  echo "No Chrome/Chromium found: installing Debian's chromium and chromium-headless-shell"
+# What the library and its tests need from Debian: Chromium (full and headless-shell), chromedriver
+# and Java for the Selenium Grid tests, ffmpeg for recordings' optional video.
+missing=()
+have_chrome || missing+=(chromium chromium-headless-shell)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing from Debian: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-headless-shell >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # No browser download: puppeteer (a peer of the benchmark's puppeteer-cluster) must not fetch one.
