@@ -1,0 +1,210 @@
+/**
+ * A session's context (Steel's `sessionContext`): the origins it touched, `getContext(id)`,
+ * `create({ sessionContext })` and `create({ saveContext: true })`.
+ *
+ * Origins are those of the top-level documents (and out-of-process frames) of the session's pages,
+ * from the manager's target discovery (`Target.targetInfoChanged`), plus those it was given.
+ * Cookies are read and written for the whole browser context (`Storage.getCookies/setCookies`);
+ * localStorage and IndexedDB per origin through `storage-io.ts`; sessionStorage from the pages
+ * that show an origin now (it lives per tab), and is put in place in the session's first page.
+ */
+import type { PooledBrowser } from '../browser.js';
+import type { CdpConnection, CdpEvent } from '../cdp.js';
+import { settleWithin } from '../deadline.js';
+import { CdpError, InvalidOptionError, LaunchError, SessionClosedError } from '../errors.js';
+import type { Lease } from '../pool/dispatcher.js';
+import type { FullSessionContext, SessionContext, SessionCookie, StorageItems } from './context-state.js';
+import type { IndexedDBDatabase } from './context-state.js';
+import type { ResolvedCreateParams } from './params.js';
+import type { SessionRuntime } from './runtime.js';
+import { OriginTab, readLivePage, type OriginState } from './storage-io.js';
+import type { Protocol } from 'devtools-protocol';
+
+/** Bound on reading or writing a whole context (every origin). */
+export const CONTEXT_IO_TIMEOUT_MS = 15_000;
+
+interface Tracker {
+  readonly browser: PooledBrowser;
+  /** The session's browser context ('context' isolation); undefined: Chrome's default one. */
+  readonly contextId: string | undefined;
+  readonly origins: Set<string>;
+  readonly save: boolean;
+  /** The final context, once the session ended (`saveContext`). */
+  saved?: Promise<FullSessionContext>;
+}
+
+const trackers = new WeakMap<SessionRuntime, Tracker>();
+
+/**
+ * One step of `prepareSession()`: starts tracking the session's origins, puts `sessionContext`
+ * in place (nothing is left of it if that fails: the create fails and its browser is reset,
+ * its context disposed, or its Chrome closed), and arranges for `saveContext`.
+ */
+export async function prepareContext(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, p: ResolvedCreateParams): Promise<void> {
+  const b = lease.browser;
+  const t: Tracker = { browser: b, contextId, origins: new Set(), save: p.saveContext };
+  trackers.set(rt, t);
+  const onTarget = (e: CdpEvent) => {
+    if (e.sessionId !== undefined || (e.method !== 'Target.targetInfoChanged' && e.method !== 'Target.targetCreated')) return;
+    const info = e.params.targetInfo;
+    if ((info.type !== 'page' && info.type !== 'iframe') || (contextId !== undefined && info.browserContextId !== contextId)) return;
+    const origin = httpOrigin(info.url);
+    if (origin) t.origins.add(origin);
+  };
+  b.cdp.on('event', onTarget);
+  rt.onEnd(async () => void b.cdp.off('event', onTarget));
+  if (p.saveContext) {
+    rt.beforeRelease(async () => {
+      t.saved = readContext(t);
+      await t.saved.catch(() => {});
+    });
+  }
+  if (!p.sessionContext) return;
+  try {
+    await bounded(writeContext(b.cdp, contextId, p.sessionContext, t.origins), 'put the session context in place');
+  } catch (err) {
+    if (err instanceof InvalidOptionError) throw err;
+    throw new LaunchError(`Could not put the session context in place: ${(err as Error).message}`, b.process.executablePath, '', { cause: err });
+  }
+}
+
+/**
+ * The context of session `rt`: read now while it is active; the one saved at its end when it was
+ * created with `saveContext: true`. Otherwise a `SessionClosedError`.
+ */
+export async function getContext(rt: SessionRuntime): Promise<FullSessionContext> {
+  const t = trackers.get(rt);
+  if (rt.record.status === 'active' && t && rt.browser) return bounded(readContext(t), 'read the session context');
+  if (!t?.save || !rt.record.ended) throw new SessionClosedError(rt.id, rt.record.status);
+  // Ended a moment ago: its final read may still be running.
+  if (!t.saved) await rt.ended;
+  if (!t.saved) throw new CdpError(`session ${rt.id} ended with its browser gone (${rt.record.stopReason}): no final context was saved`);
+  return t.saved;
+}
+
+function bounded<T>(p: Promise<T>, what: string): Promise<T> {
+  return settleWithin(p, CONTEXT_IO_TIMEOUT_MS, () => new CdpError(`could not ${what} within ${CONTEXT_IO_TIMEOUT_MS} ms`)).promise;
+}
+
+/** The http(s) origin of `url`, or undefined (about:blank, data:, chrome:…). */
+function httpOrigin(url: string): string | undefined {
+  if (!/^https?:\/\//.test(url)) return undefined;
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The page targets of the session's browser context, first opened first. */
+async function sessionPages(c: CdpConnection, contextId: string | undefined): Promise<Protocol.Target.TargetInfo[]> {
+  const t = { timeoutMs: CONTEXT_IO_TIMEOUT_MS };
+  const [{ targetInfos }, { browserContextIds }] = await Promise.all([c.send('Target.getTargets', {}, t), c.send('Target.getBrowserContexts', {}, t)]);
+  return targetInfos.filter(
+    (ti) => ti.type === 'page' && (contextId !== undefined ? ti.browserContextId === contextId : !browserContextIds.includes(ti.browserContextId ?? '')),
+  ).reverse();
+}
+
+async function readContext(t: Tracker): Promise<FullSessionContext> {
+  const c = t.browser.cdp;
+  const ms = CONTEXT_IO_TIMEOUT_MS;
+  const [{ cookies }, pages] = await Promise.all([
+    c.send('Storage.getCookies', t.contextId !== undefined ? { browserContextId: t.contextId } : {}, { timeoutMs: ms }),
+    sessionPages(c, t.contextId),
+  ]);
+  const out = { cookies: cookies.map(fromCdpCookie), localStorage: {} as Record<string, StorageItems>, sessionStorage: {} as Record<string, StorageItems>, indexedDB: {} as Record<string, readonly IndexedDBDatabase[]> };
+  const add = (origin: string, s: OriginState) => {
+    if (s.localStorage && Object.keys(s.localStorage).length > 0) out.localStorage[origin] = s.localStorage;
+    if (s.sessionStorage && Object.keys(s.sessionStorage).length > 0) out.sessionStorage[origin] = { ...out.sessionStorage[origin], ...s.sessionStorage };
+    if (s.indexedDB && s.indexedDB.length > 0) out.indexedDB[origin] = s.indexedDB;
+  };
+  const done = new Set<string>();
+  const live = await Promise.all(pages.filter((p) => httpOrigin(p.url)).map((p) => readLivePage(c, p.targetId, ms)));
+  for (const r of live) {
+    if (!r) continue;
+    add(r.origin, r.state);
+    done.add(r.origin);
+    t.origins.add(r.origin);
+  }
+  const rest = [...t.origins].filter((o) => !done.has(o)).sort();
+  if (rest.length > 0) {
+    const tab = await OriginTab.open(c, t.contextId !== undefined ? { browserContextId: t.contextId } : {}, ms);
+    try {
+      for (const origin of rest) {
+        await tab.visit(origin);
+        const { skipped: _, ...state } = await tab.read(false);
+        add(origin, state);
+      }
+    } finally {
+      await tab.close();
+    }
+  }
+  return out;
+}
+
+async function writeContext(c: CdpConnection, contextId: string | undefined, ctx: SessionContext, origins: Set<string>): Promise<void> {
+  const ms = CONTEXT_IO_TIMEOUT_MS;
+  if (ctx.cookies && ctx.cookies.length > 0) await setCookies(c, contextId, ctx.cookies);
+  const byOrigin = new Map<string, OriginState>();
+  const put = (origin: string, s: OriginState) => byOrigin.set(origin, { ...byOrigin.get(origin), ...s });
+  for (const [o, items] of Object.entries(ctx.localStorage ?? {})) put(o, { localStorage: items });
+  for (const [o, items] of Object.entries(ctx.sessionStorage ?? {})) put(o, { sessionStorage: items });
+  for (const [o, dbs] of Object.entries(ctx.indexedDB ?? {})) put(o, { indexedDB: dbs });
+  if (byOrigin.size === 0) return;
+  // The session's first page: sessionStorage lives per tab, and the client gets this tab.
+  const [first] = await sessionPages(c, contextId);
+  const tab = await OriginTab.open(c, first ? { targetId: first.targetId } : contextId !== undefined ? { browserContextId: contextId } : {}, ms);
+  try {
+    for (const [origin, state] of byOrigin) {
+      await tab.visit(origin);
+      try {
+        await tab.write(state);
+      } catch (err) {
+        throw new InvalidOptionError(`create.sessionContext (origin ${origin})`, 'storage Chrome accepts', (err as Error).message);
+      }
+      origins.add(origin);
+    }
+  } finally {
+    await tab.close();
+  }
+}
+
+/** All cookies at once; if Chrome refuses the batch, one by one, to name the one it refuses. */
+async function setCookies(c: CdpConnection, contextId: string | undefined, cookies: readonly SessionCookie[]): Promise<void> {
+  const t = { timeoutMs: CONTEXT_IO_TIMEOUT_MS };
+  const ctx = contextId !== undefined ? { browserContextId: contextId } : {};
+  try {
+    await c.send('Storage.setCookies', { cookies: cookies.map(toCdpCookie), ...ctx }, t);
+  } catch (err) {
+    for (const [i, k] of cookies.entries()) {
+      await c.send('Storage.setCookies', { cookies: [toCdpCookie(k)], ...ctx }, t).catch((e: Error) => {
+        throw new InvalidOptionError(`create.sessionContext.cookies[${i}]`, `a cookie Chrome accepts (${e.message})`, k);
+      });
+    }
+    throw err;
+  }
+}
+
+/** A cookie to set: a host-only one (no leading dot) is set by URL, so it stays host-only. */
+function toCdpCookie(k: SessionCookie): Protocol.Network.CookieParam {
+  const path = k.path ?? '/';
+  const where = k.domain.startsWith('.') ? { domain: k.domain } : { url: `${k.secure ? 'https' : 'http'}://${k.domain}${path}` };
+  return {
+    name: k.name,
+    value: k.value,
+    ...where,
+    path,
+    ...(k.secure !== undefined ? { secure: k.secure } : {}),
+    ...(k.httpOnly !== undefined ? { httpOnly: k.httpOnly } : {}),
+    ...(k.sameSite !== undefined ? { sameSite: k.sameSite } : {}),
+    ...(k.priority !== undefined ? { priority: k.priority } : {}),
+    ...(k.expires !== undefined && k.expires !== -1 ? { expires: k.expires } : {}),
+    ...(k.partitionKey !== undefined ? { partitionKey: k.partitionKey } : {}),
+  };
+}
+
+/** Chrome's cookie as the session context carries it (the fields of `SessionCookie`). */
+function fromCdpCookie(k: Protocol.Network.Cookie): SessionCookie {
+  const { name, value, domain, path, expires, httpOnly, secure, session, size, sameSite, priority, sourceScheme, sourcePort, partitionKey } = k;
+  return { name, value, domain, path, expires, httpOnly, secure, session, size, priority, sourceScheme, sourcePort, ...(sameSite ? { sameSite } : {}), ...(partitionKey ? { partitionKey } : {}) };
+}
