@@ -22,6 +22,10 @@ import type { Protocol } from 'devtools-protocol';
 
 /** Bound on reading or writing a whole context (every origin). */
 export const CONTEXT_IO_TIMEOUT_MS = 15_000;
+/** Bound on the final read of a `saveContext` session: within the runtime's 10 s for end work, so no reading tab outlives it. */
+const SAVE_TIMEOUT_MS = 8_000;
+/** Bound on reading one of the session's open pages. */
+const LIVE_PAGE_TIMEOUT_MS = 3_000;
 
 interface Tracker {
   readonly browser: PooledBrowser;
@@ -55,7 +59,7 @@ export async function prepareContext(rt: SessionRuntime, lease: Lease<PooledBrow
   rt.onEnd(async () => void b.cdp.off('event', onTarget));
   if (p.saveContext) {
     rt.beforeRelease(async () => {
-      t.saved = readContext(t);
+      t.saved = bounded(readContext(t), 'save the final session context', SAVE_TIMEOUT_MS);
       await t.saved.catch(() => {});
     });
   }
@@ -74,7 +78,14 @@ export async function prepareContext(rt: SessionRuntime, lease: Lease<PooledBrow
  */
 export async function getContext(rt: SessionRuntime): Promise<FullSessionContext> {
   const t = trackers.get(rt);
-  if (rt.record.status === 'active' && t && rt.browser) return bounded(readContext(t), 'read the session context');
+  if (rt.record.status === 'active' && t && rt.browser) {
+    try {
+      return await bounded(readContext(t), 'read the session context');
+    } catch (err) {
+      // It ended during the read (its browser or context went away): as if asked after the end.
+      if (!rt.record.ended) throw err;
+    }
+  }
   if (!t?.save || !rt.record.ended) throw new SessionClosedError(rt.id, rt.record.status);
   // Ended a moment ago: its final read may still be running.
   if (!t.saved) await rt.ended;
@@ -82,8 +93,8 @@ export async function getContext(rt: SessionRuntime): Promise<FullSessionContext
   return t.saved;
 }
 
-function bounded<T>(p: Promise<T>, what: string): Promise<T> {
-  return settleWithin(p, CONTEXT_IO_TIMEOUT_MS, () => new CdpError(`could not ${what} within ${CONTEXT_IO_TIMEOUT_MS} ms`)).promise;
+function bounded<T>(p: Promise<T>, what: string, ms = CONTEXT_IO_TIMEOUT_MS): Promise<T> {
+  return settleWithin(p, ms, () => new CdpError(`could not ${what} within ${ms} ms`)).promise;
 }
 
 /** The http(s) origin of `url`, or undefined (about:blank, data:, chrome:…). */
@@ -119,7 +130,8 @@ async function readContext(t: Tracker): Promise<FullSessionContext> {
     if (s.indexedDB && s.indexedDB.length > 0) out.indexedDB[origin] = s.indexedDB;
   };
   const done = new Set<string>();
-  const live = await Promise.all(pages.filter((p) => httpOrigin(p.url)).map((p) => readLivePage(c, p.targetId, ms)));
+  // A page that does not answer soon (paused in a debugger, hung) is skipped: its origin is read in the tab below.
+  const live = await Promise.all(pages.filter((p) => httpOrigin(p.url)).map((p) => readLivePage(c, p.targetId, LIVE_PAGE_TIMEOUT_MS)));
   for (const r of live) {
     if (!r) continue;
     add(r.origin, r.state);
