@@ -203,17 +203,19 @@ describe.each([
   });
 });
 
-it('saveContext keeps the state of a session ended by its client disconnecting, and of one ended by its timeout', async () => {
-  const m = manager('reset');
+it.each(['reset', 'context', 'browser'] as IsolationMode[])("saveContext keeps the state of a '%s' session ended by its client disconnecting", async (isolation) => {
+  const m = manager(isolation);
   const s = await m.create({ saveContext: true });
   const closed = nextEvent(m, 'sessionClosed', (info: { id: string }) => info.id === s.id);
   await dirtyWithPuppeteer(s.wsEndpoint);
   const [info] = (await closed) as unknown as [{ stopReason: string }];
   expect(info.stopReason).toBe('client_disconnected');
-  const saved = await m.getContext(s.id);
   // The client disconnected with its tab on the server's origin: sessionStorage was still there to read.
-  expectExported(saved);
+  expectExported(await m.getContext(s.id));
+});
 
+it('saveContext keeps the state of a session ended by its timeout, read before the reset', async () => {
+  const m = manager('reset');
   const t = await m.create({ saveContext: true, timeoutMs: 3_000, keepAlive: true });
   const b = await puppeteer.connect({ browserWSEndpoint: t.wsEndpoint, defaultViewport: null });
   const [page] = await b.pages();
