@@ -64,7 +64,9 @@ export function withProxyFlags(spec: LaunchSpec, proxy: ChromeProxy): LaunchSpec
 export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, o: PageOverrides): Promise<void> {
   const b = lease.browser;
   const key = contextId ?? '*';
-  rt.onEnd(() => b.clearOverrides(key));
+  // A Chrome of the session's own ('*') drops them itself before its reset (or is closed): clearing
+  // here, after the browser went back, could hit the next session's.
+  if (contextId !== undefined) rt.onEnd(() => b.clearOverrides(key));
   try {
     await settleWithin(b.applyOverrides(key, o, CONTEXT_TIMEOUT_MS), CONTEXT_TIMEOUT_MS, () => new Error(`overrides not applied within ${CONTEXT_TIMEOUT_MS} ms`)).promise;
   } catch (err) {
