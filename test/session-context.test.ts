@@ -263,12 +263,19 @@ it('unknown ids, ended sessions without saveContext, and malformed contexts get 
   await expect(m.create({ saveContext: 'yes' as unknown as boolean })).rejects.toMatchObject({ option: 'create.saveContext' });
 
   // Well-formed, but more than Chrome stores (localStorage holds ~5 MB per origin): the create
-  // fails naming the origin, and the cookie set before it does not reach the next session.
+  // fails naming it, and the cookie set before it does not reach the next session.
   const tooBig: SessionContext = {
     cookies: [{ name: 'half', value: 'applied', domain: '127.0.0.1', path: '/' }],
     localStorage: { [server.origin]: { big: 'x'.repeat(6 * 1024 * 1024) } },
   };
-  await expect(m.create({ sessionContext: tooBig })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: `create.sessionContext (origin ${server.origin})` });
+  await expect(m.create({ sessionContext: tooBig })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: `create.sessionContext.localStorage[${JSON.stringify(server.origin)}]` });
+  const dupe: SessionContext = {
+    indexedDB: {
+      [server.origin]: [{ name: 'd', version: 1, objectStores: [{ name: 's', keyPath: 'id', autoIncrement: false, indexes: [{ name: 'u', keyPath: 'n', unique: true, multiEntry: false }], records: [{ value: { id: 1, n: 'x' } }, { value: { id: 2, n: 'x' } }] }] }],
+    },
+  };
+  await expect(m.create({ sessionContext: dupe })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: `create.sessionContext.indexedDB[${JSON.stringify(server.origin)}][0]` });
+  // The same Chrome (reset after each failed create) holds nothing of either.
   const s = await m.create();
   expect(m.stats().launches).toBe(1);
   expect(await m.getContext(s.id)).toEqual({ cookies: [], localStorage: {}, sessionStorage: {}, indexedDB: {} });

@@ -169,10 +169,20 @@ async function writeContext(c: CdpConnection, contextId: string | undefined, ctx
   try {
     for (const [origin, state] of byOrigin) {
       await tab.visit(origin);
-      try {
-        await tab.write(state);
-      } catch (err) {
-        throw new InvalidOptionError(`create.sessionContext (origin ${origin})`, 'storage Chrome accepts', (err as Error).message);
+      // One part at a time, so that what Chrome refuses (a quota, an IndexedDB constraint) is named.
+      const o = `[${JSON.stringify(origin)}]`;
+      const parts: [string, OriginState][] = [
+        ...(state.localStorage ? [[`localStorage${o}`, { localStorage: state.localStorage }] as [string, OriginState]] : []),
+        ...(state.sessionStorage ? [[`sessionStorage${o}`, { sessionStorage: state.sessionStorage }] as [string, OriginState]] : []),
+        ...(state.indexedDB ?? []).map((db, i): [string, OriginState] => [`indexedDB${o}[${i}]`, { indexedDB: [db] }]),
+      ];
+      for (const [field, part] of parts) {
+        try {
+          await tab.write(part);
+        } catch (err) {
+          if (!(err instanceof CdpError) || !/^\w*(Error|Exception)\b/.test(err.message)) throw err;
+          throw new InvalidOptionError(`create.sessionContext.${field}`, 'what Chrome stores', err.message.replace(/^Error: /, ''));
+        }
       }
       origins.add(origin);
     }

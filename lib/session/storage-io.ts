@@ -77,7 +77,7 @@ const WRITE = `async (state) => {
     const names = d.objectStores.map((s) => s.name);
     if (names.length > 0) {
       const tx = db.transaction(names, 'readwrite');
-      const done = new Promise((res, rej) => { tx.oncomplete = res; tx.onerror = () => rej(tx.error); tx.onabort = () => rej(tx.error); });
+      const done = new Promise((res, rej) => { tx.oncomplete = res; tx.onerror = (e) => rej(e.target.error); tx.onabort = () => rej(tx.error); });
       for (const s of d.objectStores) {
         const os = tx.objectStore(s.name);
         for (const r of s.records) os.keyPath === null && r.key !== undefined ? os.put(r.value, r.key) : os.put(r.value);
@@ -93,10 +93,11 @@ const WRITE = `async (state) => {
 async function run<T>(c: CdpConnection, sessionId: string, fn: string, arg: unknown, timeoutMs: number, contextId?: number): Promise<T> {
   const { result, exceptionDetails } = await c.send(
     'Runtime.evaluate',
-    { expression: `(${fn})(${JSON.stringify(arg)})`, awaitPromise: true, returnByValue: true, ...(contextId !== undefined ? { contextId } : {}) },
+    // Whatever the script throws or rejects with (a DOMException, null…) arrives as an Error with its name.
+    { expression: `Promise.resolve().then(() => (${fn})(${JSON.stringify(arg)})).catch((e) => { throw new Error(e && e.name ? e.name + ': ' + e.message : String(e)); })`, awaitPromise: true, returnByValue: true, ...(contextId !== undefined ? { contextId } : {}) },
     { sessionId, timeoutMs },
   );
-  if (exceptionDetails) throw new CdpError(exceptionDetails.exception?.description ?? exceptionDetails.text);
+  if (exceptionDetails) throw new CdpError(exceptionDetails.exception?.description?.split('\n')[0] ?? exceptionDetails.text);
   return result.value as T;
 }
 
