@@ -281,4 +281,16 @@ it('unknown ids, ended sessions without saveContext, and malformed contexts get 
   expect(await m.getContext(s.id)).toEqual({ cookies: [], localStorage: {}, sessionStorage: {}, indexedDB: {} });
   await s.stop();
   await expect(m.getContext(s.id)).rejects.toMatchObject({ code: 'ERR_SESSION_CLOSED' });
+
+  // A create still waiting for a slot has no context yet.
+  const one = new SessionManager({ minIdle: 0, handleSignals: false, maxConcurrent: 1 });
+  managers.push(one);
+  const busy = await one.create();
+  const queued = nextEvent(one, 'sessionQueued');
+  const waiting = one.create();
+  const [pending] = (await queued) as unknown as [{ id: string; status: string }];
+  expect(pending.status).toBe('pending');
+  await expect(one.getContext(pending.id)).rejects.toMatchObject({ code: 'ERR_SESSION_CLOSED' });
+  await busy.stop();
+  await (await waiting).stop();
 });
