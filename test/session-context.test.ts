@@ -203,6 +203,13 @@ describe.each([
   });
 });
 
+it("an http origin's storage stays http's on full Chromium (whose HTTPS-Upgrades would try https first)", async () => {
+  const m = manager('context', 'new');
+  const localStorage = { 'http://example.com': { scheme: 'http' }, 'https://example.com': { scheme: 'https' }, 'http://shop.example.com:8080': { port: '8080' } };
+  const s = await m.create({ sessionContext: { localStorage } });
+  expect((await m.getContext(s.id)).localStorage).toEqual(localStorage);
+});
+
 it.each(['reset', 'context', 'browser'] as IsolationMode[])("saveContext keeps the state of a '%s' session ended by its client disconnecting", async (isolation) => {
   const m = manager(isolation);
   const s = await m.create({ saveContext: true });

@@ -114,6 +114,8 @@ export class OriginTab {
   readonly #timeoutMs: number;
   readonly #onEvent: (e: CdpEvent) => void;
   readonly #loads = new Set<() => void>();
+  /** The origin being visited: a document request for another one is refused. */
+  #want: string | undefined;
 
   private constructor(c: CdpConnection, targetId: string, sessionId: string, own: boolean, timeoutMs: number) {
     this.#c = c;
@@ -125,9 +127,16 @@ export class OriginTab {
       if (e.sessionId !== sessionId) return;
       if (e.method === 'Page.loadEventFired') for (const l of this.#loads) l();
       else if (e.method === 'Fetch.requestPaused') {
-        const document = e.params.resourceType === 'Document';
+        const { requestId, request, resourceType } = e.params;
+        const document = resourceType === 'Document';
+        // Full Chromium tries https first for an http URL (HTTPS-Upgrades) and falls back to http
+        // when that fails: fail it, or the document (and the storage) would be the https origin's.
+        if (document && this.#want !== undefined && originOf(request.url) !== this.#want) {
+          void c.send('Fetch.failRequest', { requestId, errorReason: 'ConnectionRefused' }, { sessionId, timeoutMs }).catch(() => {});
+          return;
+        }
         void c
-          .send('Fetch.fulfillRequest', { requestId: e.params.requestId, responseCode: document ? 200 : 404, responseHeaders: [{ name: 'Content-Type', value: 'text/html' }], body: document ? BLANK : '' }, { sessionId, timeoutMs })
+          .send('Fetch.fulfillRequest', { requestId, responseCode: document ? 200 : 404, responseHeaders: [{ name: 'Content-Type', value: 'text/html' }], body: document ? BLANK : '' }, { sessionId, timeoutMs })
           .catch(() => {});
       }
     };
@@ -157,7 +166,14 @@ export class OriginTab {
 
   /** Shows a blank document of `origin` (no request leaves Chrome). */
   async visit(origin: string): Promise<void> {
-    await this.#navigate(`${origin}/`);
+    this.#want = origin;
+    try {
+      await this.#navigate(`${origin}/`);
+      const shown = await run<string>(this.#c, this.#sessionId, '() => location.origin', null, this.#timeoutMs);
+      if (shown !== origin) throw new CdpError(`a blank document of ${origin} ended up at ${shown}`);
+    } finally {
+      this.#want = undefined;
+    }
   }
 
   /** Reads the shown origin's localStorage and IndexedDB (and sessionStorage when asked). */
@@ -224,5 +240,13 @@ export async function readLivePage(c: CdpConnection, targetId: string, timeoutMs
     return undefined;
   } finally {
     if (sessionId) void c.send('Target.detachFromTarget', { sessionId }, { timeoutMs }).catch(() => {});
+  }
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
   }
 }
