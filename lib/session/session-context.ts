@@ -143,7 +143,13 @@ async function readContext(t: Tracker): Promise<FullSessionContext> {
     const tab = await OriginTab.open(c, t.contextId !== undefined ? { browserContextId: t.contextId } : {}, ms);
     try {
       for (const origin of rest) {
-        await tab.visit(origin);
+        try {
+          await tab.visit(origin);
+        } catch (err) {
+          // An origin Chrome will not show (an http one of an HSTS host) holds nothing pages can use.
+          if (unshowable(err)) continue;
+          throw err;
+        }
         const { skipped: _, ...state } = await tab.read(false);
         add(origin, state);
       }
@@ -168,7 +174,6 @@ async function writeContext(c: CdpConnection, contextId: string | undefined, ctx
   const tab = await OriginTab.open(c, first ? { targetId: first.targetId } : contextId !== undefined ? { browserContextId: contextId } : {}, ms);
   try {
     for (const [origin, state] of byOrigin) {
-      await tab.visit(origin);
       // One part at a time, so that what Chrome refuses (a quota, an IndexedDB constraint) is named.
       const o = `[${JSON.stringify(origin)}]`;
       const parts: [string, OriginState][] = [
@@ -176,6 +181,13 @@ async function writeContext(c: CdpConnection, contextId: string | undefined, ctx
         ...(state.sessionStorage ? [[`sessionStorage${o}`, { sessionStorage: state.sessionStorage }] as [string, OriginState]] : []),
         ...(state.indexedDB ?? []).map((db, i): [string, OriginState] => [`indexedDB${o}[${i}]`, { indexedDB: [db] }]),
       ];
+      if (parts.length === 0) continue;
+      try {
+        await tab.visit(origin);
+      } catch (err) {
+        if (unshowable(err)) throw new InvalidOptionError(`create.sessionContext.${parts[0]![0]}`, 'an origin Chrome can show (not http for an HSTS host)', (err as Error).message);
+        throw err;
+      }
       for (const [field, part] of parts) {
         try {
           await tab.write(part);
@@ -189,6 +201,11 @@ async function writeContext(c: CdpConnection, contextId: string | undefined, ctx
   } finally {
     await tab.close();
   }
+}
+
+/** The visit failed because of the origin (a network error Chrome gave, or another origin shown), not of Chrome. */
+function unshowable(err: unknown): boolean {
+  return err instanceof CdpError && /net::ERR_|ended up at/.test(err.message);
 }
 
 /** All cookies at once; if Chrome refuses the batch, one by one, to name the one it refuses. */
