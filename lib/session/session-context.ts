@@ -28,7 +28,8 @@ const SAVE_TIMEOUT_MS = 8_000;
 const LIVE_PAGE_TIMEOUT_MS = 3_000;
 
 interface Tracker {
-  readonly browser: PooledBrowser;
+  /** Until the session has ended (an ended record does not hold on to its browser). */
+  browser: PooledBrowser | undefined;
   /** The session's browser context ('context' isolation); undefined: Chrome's default one. */
   readonly contextId: string | undefined;
   readonly origins: Set<string>;
@@ -56,10 +57,14 @@ export async function prepareContext(rt: SessionRuntime, lease: Lease<PooledBrow
     if (origin) t.origins.add(origin);
   };
   b.cdp.on('event', onTarget);
-  rt.onEnd(async () => void b.cdp.off('event', onTarget));
+  rt.onEnd(async () => {
+    b.cdp.off('event', onTarget);
+    t.browser = undefined;
+    t.origins.clear();
+  });
   if (p.saveContext) {
     rt.beforeRelease(async () => {
-      t.saved = bounded(readContext(t), 'save the final session context', SAVE_TIMEOUT_MS);
+      t.saved = bounded(readContext(b, t), 'save the final session context', SAVE_TIMEOUT_MS);
       await t.saved.catch(() => {});
     });
   }
@@ -78,9 +83,9 @@ export async function prepareContext(rt: SessionRuntime, lease: Lease<PooledBrow
  */
 export async function getContext(rt: SessionRuntime): Promise<FullSessionContext> {
   const t = trackers.get(rt);
-  if (rt.record.status === 'active' && t && rt.browser) {
+  if (rt.record.status === 'active' && t?.browser) {
     try {
-      return await bounded(readContext(t), 'read the session context');
+      return await bounded(readContext(t.browser, t), 'read the session context');
     } catch (err) {
       // It ended during the read (its browser or context went away): as if asked after the end.
       if (!rt.record.ended) throw err;
@@ -107,7 +112,7 @@ function httpOrigin(url: string): string | undefined {
   }
 }
 
-/** The page targets of the session's browser context, first opened first. */
+/** The page targets of the session's browser context, first opened first (Chrome lists the newest first). */
 async function sessionPages(c: CdpConnection, contextId: string | undefined): Promise<Protocol.Target.TargetInfo[]> {
   const t = { timeoutMs: CONTEXT_IO_TIMEOUT_MS };
   const [{ targetInfos }, { browserContextIds }] = await Promise.all([c.send('Target.getTargets', {}, t), c.send('Target.getBrowserContexts', {}, t)]);
@@ -116,8 +121,8 @@ async function sessionPages(c: CdpConnection, contextId: string | undefined): Pr
   ).reverse();
 }
 
-async function readContext(t: Tracker): Promise<FullSessionContext> {
-  const c = t.browser.cdp;
+async function readContext(b: PooledBrowser, t: Tracker): Promise<FullSessionContext> {
+  const c = b.cdp;
   const ms = CONTEXT_IO_TIMEOUT_MS;
   const [{ cookies }, pages] = await Promise.all([
     c.send('Storage.getCookies', t.contextId !== undefined ? { browserContextId: t.contextId } : {}, { timeoutMs: ms }),
