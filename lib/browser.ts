@@ -7,6 +7,7 @@ import { ChromeSessionsError, LaunchError } from './errors.js';
 import type { BrowserFactory, PoolBrowser } from './pool/types.js';
 import { resetBrowser, windowBoundsAtLaunch, type WindowBounds } from './reset.js';
 import type { PageOverrides } from './session/emulation.js';
+import { deviceMetrics } from './session/screen.js';
 
 /** Bound on the manager's own commands to a page it attached to for overrides. */
 const OVERRIDE_TIMEOUT_MS = 5_000;
@@ -48,6 +49,8 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   readonly #overrides = new Map<string, PageOverrides>();
   /** The connection that applies overrides: its own, so that it never sees the reset's attachments. */
   #emulation: Promise<CdpConnection> | undefined;
+  /** Its attachments that carry overrides: session id → the page's browser context id. */
+  readonly #emulated = new Map<string, string>();
   #userAgent: string | undefined;
 
   private constructor(proc: ChromeProcess, cdp: CdpConnection) {
@@ -135,14 +138,23 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     await Promise.all(
       existing.map(async (targetId) => {
         const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs });
+        this.#emulated.set(sessionId, this.#pages.get(targetId) ?? '');
         await emulate(c, sessionId, resolved, timeoutMs);
       }),
     );
   }
 
-  /** Stops making new pages of `contextId` report a session's overrides (its pages are gone with it). */
-  clearOverrides(contextId: string): void {
+  /**
+   * Stops making pages of `contextId` (`'*'`: every context) report a session's overrides: new
+   * ones are left alone, and the attachments to its pages are dropped, which undoes the overrides
+   * on pages that outlive the session (a reset Chrome's kept page).
+   */
+  async clearOverrides(contextId: string, timeoutMs = OVERRIDE_TIMEOUT_MS): Promise<void> {
     this.#overrides.delete(contextId);
+    const c = this.#emulation && (await this.#emulation.catch(() => undefined));
+    const ids = [...this.#emulated].filter(([, ctx]) => contextId === '*' || ctx === contextId).map(([id]) => id);
+    for (const id of ids) this.#emulated.delete(id);
+    await Promise.all(ids.map((sessionId) => c?.send('Target.detachFromTarget', { sessionId }, { timeoutMs }).catch(() => {})));
   }
 
   async #defaultUserAgent(timeoutMs: number): Promise<string> {
@@ -155,6 +167,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
       const c = await CdpConnection.connect(this.process.wsEndpoint, timeoutMs);
       void this.process.exited.then(() => c.close());
       c.on('event', (e) => {
+        if (e.method === 'Target.detachedFromTarget') this.#emulated.delete(e.params.sessionId);
         if (e.method !== 'Target.attachedToTarget' || e.sessionId !== undefined) return;
         const { sessionId, targetInfo, waitingForDebugger } = e.params;
         void this.#onAttached(c, sessionId, targetInfo.type, targetInfo.browserContextId, waitingForDebugger);
@@ -170,6 +183,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
 
   async #onAttached(c: CdpConnection, sessionId: string, type: string, contextId: string | undefined, waiting: boolean): Promise<void> {
     const o = type === 'page' ? (this.#overrides.get(contextId ?? '') ?? this.#overrides.get('*')) : undefined;
+    if (o) this.#emulated.set(sessionId, contextId ?? '');
     try {
       if (o) await emulate(c, sessionId, o, OVERRIDE_TIMEOUT_MS);
     } finally {
@@ -211,8 +225,11 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     }
   }
 
-  reset(timeoutMs: number): Promise<void> {
-    return resetBrowser(this.cdp, timeoutMs, { windowBounds: this.windowBounds });
+  async reset(timeoutMs: number): Promise<void> {
+    // A session's overrides (its screen) must not reach the next one: drop them before the reset.
+    this.#overrides.clear();
+    await this.clearOverrides('*', timeoutMs);
+    await resetBrowser(this.cdp, timeoutMs, { windowBounds: this.windowBounds });
   }
 
   rssBytes(): number {
@@ -252,5 +269,6 @@ async function emulate(c: CdpConnection, sessionId: string, o: PageOverrides, ti
     o.userAgent !== undefined ? c.send('Emulation.setUserAgentOverride', { userAgent: o.userAgent, ...(o.locale !== undefined ? { acceptLanguage: o.locale } : {}) }, opts) : undefined,
     o.locale !== undefined ? c.send('Emulation.setLocaleOverride', { locale: o.locale }, opts) : undefined,
     o.timezoneId !== undefined ? c.send('Emulation.setTimezoneOverride', { timezoneId: o.timezoneId }, opts) : undefined,
+    o.screen !== undefined ? c.send('Emulation.setDeviceMetricsOverride', deviceMetrics(o.screen), opts) : undefined,
   ]).catch(() => {});
 }

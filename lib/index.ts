@@ -7,6 +7,19 @@ export type { ManagerStats } from './manager.js';
 
 export type { SessionManagerOptions, CreateSessionParams, HeadlessMode, IsolationMode, ProxySettings } from './options.js';
 export type { PageOverrides } from './session/emulation.js';
+export type { ScreenSize } from './session/screen.js';
+export type {
+  SessionContext,
+  FullSessionContext,
+  SessionCookie,
+  StorageItems,
+  IndexedDBDatabase,
+  IndexedDBObjectStore,
+  IndexedDBIndex,
+  IndexedDBRecord,
+  IndexedDBKey,
+  JsonValue,
+} from './session/context-state.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 

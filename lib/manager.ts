@@ -23,6 +23,8 @@ import { openProxy } from './session/proxy.js';
 import { CONTEXT_TIMEOUT_MS, lending, openContext, prepareSession, withProxyFlags } from './session/setup.js';
 import { startServices, type Started } from './manager-start.js';
 import { withSession } from './with-session.js';
+import { getContext } from './session/session-context.js';
+import type { FullSessionContext } from './session/context-state.js';
 
 /** What {@link SessionManager.stats} returns. */
 export interface ManagerStats extends PoolStats {
@@ -151,6 +153,15 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   /** A fresh snapshot of a session. Throws {@link SessionNotFoundError} for an unknown id. */
   get(id: string): SessionInfo {
     return this.#runtime(id).record.snapshot();
+  }
+
+  /**
+   * The session's cookies, localStorage, sessionStorage and IndexedDB (Steel's session context):
+   * read now from an active session; from an ended one, what it held at its end if it was created
+   * with `saveContext: true`, else {@link SessionClosedError}. See `session/session-context.ts`.
+   */
+  async getContext(id: string): Promise<FullSessionContext> {
+    return getContext(this.#runtime(id));
   }
 
   /** Sessions newest first, optionally filtered by status, one page at a time. */

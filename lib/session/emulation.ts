@@ -1,6 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
+import type { ScreenSize } from './screen.js';
 
-/** What every page of a session is made to report ('context' and 'browser' isolation). */
+/** What every page of a session is made to report. */
 export interface PageOverrides {
   /** `navigator.userAgent` and the `User-Agent` header. */
   readonly userAgent?: string;
@@ -8,6 +9,8 @@ export interface PageOverrides {
   readonly locale?: string;
   /** The IANA time zone pages see, e.g. `Asia/Tokyo`. */
   readonly timezoneId?: string;
+  /** Viewport and screen size (see `screen.ts`); the only override a 'reset' session may have. */
+  readonly screen?: ScreenSize;
 }
 
 const LOCALE_RE = /^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$/;

@@ -3,6 +3,8 @@ import { ISOLATION_MODES, type IsolationMode, type ResolvedManagerOptions } from
 import { bool, checkKeys, int, ms } from '../validate.js';
 import { resolveOverrides, type PageOverrides } from './emulation.js';
 import { resolveProxy, type ProxySettings } from './proxy.js';
+import { resolveScreen, type ScreenSize } from './screen.js';
+import { resolveSessionContext, type SessionContext } from './context-state.js';
 
 /*
  * A create's parameters: the public interface, the resolved form, and their validation.
@@ -47,6 +49,20 @@ export interface CreateSessionParams {
   readonly locale?: string;
   /** The IANA time zone every page of the session sees (e.g. `Asia/Tokyo`). @default the machine's */
   readonly timezoneId?: string;
+  /**
+   * The viewport (`innerWidth`/`innerHeight`) and screen (`screen.width`/`height`) of every page
+   * of the session, in CSS pixels, 1..10000 each (Hyperbrowser's name); any isolation. @default the launch size
+   */
+  readonly screen?: ScreenSize;
+  /** Steel's name for `screen`; give one of them, not both. @default the launch size */
+  readonly dimensions?: ScreenSize;
+  /**
+   * Cookies, localStorage, sessionStorage and IndexedDB to put in place before the session goes
+   * active, as `getContext()` returns them (Steel's `sessionContext`). @default none
+   */
+  readonly sessionContext?: SessionContext;
+  /** Keep the session's final context when it ends, for `getContext(id)` on the ended session. @default false */
+  readonly saveContext?: boolean;
 }
 
 /** The create parameters with defaults applied. */
@@ -60,9 +76,12 @@ export interface ResolvedCreateParams {
   readonly proxy: ProxySettings | undefined;
   readonly browserURL: boolean;
   readonly overrides: PageOverrides | undefined;
+  readonly screen: ScreenSize | undefined;
+  readonly sessionContext: SessionContext | undefined;
+  readonly saveContext: boolean;
 }
 
-const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId'] as const satisfies readonly (keyof CreateSessionParams)[];
+const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId', 'screen', 'dimensions', 'sessionContext', 'saveContext'] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
 const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
@@ -109,6 +128,9 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     proxy,
     browserURL: bool('create.browserURL', p.browserURL, false),
     overrides,
+    screen: resolveScreen(p),
+    sessionContext: resolveSessionContext(p.sessionContext),
+    saveContext: bool('create.saveContext', p.saveContext, false),
   };
 }
 

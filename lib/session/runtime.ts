@@ -53,6 +53,8 @@ export class SessionRuntime {
   readonly #clientContexts = new Set<string>();
   /** Work to do once the session has ended, whatever the way (a local proxy to close). */
   readonly #onEnd: (() => Promise<void>)[] = [];
+  /** Work to do once it has ended, before its browser goes back (a final read of its state). */
+  readonly #beforeRelease: (() => Promise<void>)[] = [];
 
   constructor(params: ResolvedCreateParams, ctx: RuntimeContext) {
     this.#ctx = ctx;
@@ -150,8 +152,16 @@ export class SessionRuntime {
     this.#onEnd.push(fn);
   }
 
-  #runOnEnd(): Promise<void> {
-    const all = Promise.all(this.#onEnd.splice(0).map((fn) => fn().catch(() => {})));
+  /**
+   * Runs `fn` once the session has ended and its clients are gone, before its browser goes back
+   * to the pool (bounded; skipped when the browser crashed or hung, and for a failed create).
+   */
+  beforeRelease(fn: () => Promise<void>): void {
+    this.#beforeRelease.push(fn);
+  }
+
+  #runOnEnd(list = this.#onEnd): Promise<void> {
+    const all = Promise.all(list.splice(0).map((fn) => fn().catch(() => {})));
     return settleWithin(all, this.#ctx.contextTimeoutMs, () => new Error('cleanup timed out')).promise.then(() => {}, () => {});
   }
 
@@ -180,7 +190,10 @@ export class SessionRuntime {
     this.#ending = (async () => {
       await this.#ctx.disconnectClients(this.record.id);
       this.record.clients = 0;
-      if (!retire) this.#ctx.release(lease, await this.#giveBack(lease.browser));
+      if (!retire) {
+        await this.#runOnEnd(this.#beforeRelease);
+        this.#ctx.release(lease, await this.#giveBack(lease.browser));
+      }
       await this.#runOnEnd();
       if (error) this.#ctx.emit('sessionError', this.record.snapshot(), error);
       this.#ctx.emit('sessionClosed', this.record.snapshot());

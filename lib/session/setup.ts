@@ -14,6 +14,7 @@ import type { PageOverrides } from './emulation.js';
 import type { ChromeProxy } from './proxy.js';
 import type { ResolvedCreateParams } from './params.js';
 import type { SessionRuntime } from './runtime.js';
+import { prepareContext } from './session-context.js';
 
 /** Opening or disposing a session's browser context takes a few ms; one that takes this long failed. */
 export const CONTEXT_TIMEOUT_MS = 10_000;
@@ -56,17 +57,20 @@ export function withProxyFlags(spec: LaunchSpec, proxy: ChromeProxy): LaunchSpec
 }
 
 /**
- * Makes every page of the session report its `userAgent`, `locale`, `timezoneId`: those of its
- * context ('context'), or of the whole Chrome, which is its alone ('browser'). Undone with it.
+ * Makes every page of the session report its `userAgent`, `locale`, `timezoneId`, `screen`: those
+ * of its context ('context'), or of the whole Chrome, which is its alone ('browser', 'reset').
+ * Undone with it (a reset Chrome also drops them before its reset).
  */
 export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, o: PageOverrides): Promise<void> {
   const b = lease.browser;
   const key = contextId ?? '*';
-  rt.onEnd(async () => b.clearOverrides(key));
+  // A Chrome of the session's own ('*') drops them itself before its reset (or is closed): clearing
+  // here, after the browser went back, could hit the next session's.
+  if (contextId !== undefined) rt.onEnd(() => b.clearOverrides(key));
   try {
     await settleWithin(b.applyOverrides(key, o, CONTEXT_TIMEOUT_MS), CONTEXT_TIMEOUT_MS, () => new Error(`overrides not applied within ${CONTEXT_TIMEOUT_MS} ms`)).promise;
   } catch (err) {
-    throw new LaunchError(`Could not apply the session's userAgent, locale or timezoneId: ${(err as Error).message}`, b.process.executablePath, '', { cause: err });
+    throw new LaunchError(`Could not apply the session's userAgent, locale, timezoneId or screen: ${(err as Error).message}`, b.process.executablePath, '', { cause: err });
   }
 }
 
@@ -76,6 +80,8 @@ export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrow
  * cleanups already registered with `rt.onEnd` undo what was done.
  */
 export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, p: ResolvedCreateParams): Promise<void> {
-  if (p.overrides) await applyOverrides(rt, lease, contextId, p.overrides);
+  const overrides = p.screen ? { ...p.overrides, screen: p.screen } : p.overrides;
+  if (overrides) await applyOverrides(rt, lease, contextId, overrides);
+  await prepareContext(rt, lease, contextId, p);
   if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
 }
