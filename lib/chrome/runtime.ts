@@ -9,7 +9,9 @@ import { Watchdog, type WatchdogRestartEvent } from './watchdog.js';
  * Where a manager keeps what it launches, and how nothing outlives it.
  *
  * Layout: `<runtimeDir>/<run>/owner.json` (the owning Node process), `b-N-xxx/` (one browser's
- * profile), `b-N-xxx.json` (that browser's pid and start time), `tmp/` (Chrome's TMPDIR, so its
+ * profile), `b-N-xxx.json` (that browser's pid and start time; `b-N-ext.json` also names the
+ * profile folder of a browser launched on a named profile, which lives outside and is never
+ * removed with the run), `tmp/` (Chrome's TMPDIR, so its
  * `org.chromium.Chromium.*` singleton folders stay with us). Folders are 0700 and files 0600,
  * in a runtime folder that must be ours alone (lib/chrome/private-dir.ts).
  *
@@ -45,6 +47,8 @@ export function processStartTicks(pid: number): string | undefined {
 interface ProcessRecord {
   readonly pid: number;
   readonly startTicks: string | undefined;
+  /** A browser's profile folder when it is not the record's namesake in the run (a named profile's). */
+  readonly userDataDir?: string;
 }
 
 function writeRecord(file: string, record: ProcessRecord): void {
@@ -57,6 +61,7 @@ function readRecord(file: string): ProcessRecord | undefined {
   if (!isOwnFile(lstat(file))) return undefined;
   try {
     const r = JSON.parse(fs.readFileSync(file, 'utf8')) as ProcessRecord;
+    if (r.userDataDir !== undefined && (typeof r.userDataDir !== 'string' || !path.isAbsolute(r.userDataDir))) return undefined;
     return Number.isInteger(r.pid) ? r : undefined;
   } catch {
     return undefined;
@@ -204,20 +209,24 @@ export class RunDir {
    * cold start. Before any browser there is nothing for it to kill.
    */
   recordBrowser(pid: number, profileDir: string): void {
-    this.#browsers.set(pid, profileDir);
+    // A profile folder outside the run (a named profile's) gets a record of its own name here
+    // that names the folder: the reaper checks the command line against it, and removes only the run.
+    const inRun = path.dirname(profileDir) === this.dir;
+    const record = inRun ? profileDir : path.join(this.dir, `b-${++this.#next}-ext`);
+    this.#browsers.set(pid, record);
     const startTicks = processStartTicks(pid);
-    writeRecord(`${profileDir}.json`, { pid, startTicks });
+    writeRecord(`${record}.json`, inRun ? { pid, startTicks } : { pid, startTicks, userDataDir: profileDir });
     // A browser already gone has no start time to match: nothing for the watchdog to kill.
     if (startTicks !== undefined) this.#watchdog.add(pid, startTicks);
   }
 
   /** Forgets a browser that has exited. */
   forgetBrowser(pid: number): void {
-    const profileDir = this.#browsers.get(pid);
-    if (profileDir === undefined) return;
+    const record = this.#browsers.get(pid);
+    if (record === undefined) return;
     this.#browsers.delete(pid);
     this.#watchdog.remove(pid);
-    fs.rmSync(`${profileDir}.json`, { force: true });
+    fs.rmSync(`${record}.json`, { force: true });
   }
 
   /** Kills every recorded browser and removes the folder, synchronously (for `exit` and signals). */
@@ -276,7 +285,7 @@ export function reapOrphans(runtimeDir: string): number {
     for (const file of files) {
       if (!file.isFile() || !/^b-.*\.json$/.test(file.name)) continue;
       const r = readRecord(path.join(dir, file.name));
-      if (r && isOurBrowser(r, path.join(dir, file.name.slice(0, -'.json'.length)))) killGroup(r.pid);
+      if (r && isOurBrowser(r, r.userDataDir ?? path.join(dir, file.name.slice(0, -'.json'.length)))) killGroup(r.pid);
     }
     removeDirSync(dir);
     runtimeLog('reaped orphaned run %s (owner pid %s)', dir, owner?.pid ?? 'unknown');
