@@ -7,6 +7,9 @@ export type { ManagerStats } from './manager.js';
 
 export type { SessionManagerOptions, CreateSessionParams, HeadlessMode, IsolationMode, ProxySettings } from './options.js';
 export type { PageOverrides } from './session/emulation.js';
+export { ProfileStore, defaultProfilesDir } from './profiles/store.js';
+export type { ProfileInfo, ProfileList, CreateProfileParams, ListProfilesParams } from './profiles/store.js';
+export type { ProfileParams } from './session/profile.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 
@@ -44,6 +47,9 @@ export {
   BrowserCrashedError,
   BrowserUnresponsiveError,
   CdpError,
+  ProfileNotFoundError,
+  ProfileBusyError,
+  ProfilesDirError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 

@@ -2,6 +2,7 @@ import { InvalidOptionError } from '../errors.js';
 import { ISOLATION_MODES, type IsolationMode, type ResolvedManagerOptions } from '../options.js';
 import { bool, checkKeys, int, ms } from '../validate.js';
 import { resolveOverrides, type PageOverrides } from './emulation.js';
+import { resolveProfile, type ProfileParams, type ResolvedProfile } from './profile.js';
 import { resolveProxy, type ProxySettings } from './proxy.js';
 
 /*
@@ -47,6 +48,11 @@ export interface CreateSessionParams {
   readonly locale?: string;
   /** The IANA time zone every page of the session sees (e.g. `Asia/Tokyo`). @default the machine's */
   readonly timezoneId?: string;
+  /**
+   * Run the session on a profile from `manager.profiles` (Hyperbrowser's `profile`), in a Chrome
+   * of its own ('browser' isolation; another mode given with it is refused). @default none
+   */
+  readonly profile?: ProfileParams;
 }
 
 /** The create parameters with defaults applied. */
@@ -60,9 +66,10 @@ export interface ResolvedCreateParams {
   readonly proxy: ProxySettings | undefined;
   readonly browserURL: boolean;
   readonly overrides: PageOverrides | undefined;
+  readonly profile: ResolvedProfile | undefined;
 }
 
-const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId'] as const satisfies readonly (keyof CreateSessionParams)[];
+const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId', 'profile'] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
 const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
@@ -89,7 +96,9 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new InvalidOptionError('create.signal', 'an AbortSignal', signal);
   }
-  const mode = isolation(p.isolation, manager.isolation);
+  const asked = isolation(p.isolation, manager.isolation);
+  const profile = resolveProfile(p.profile, p.isolation);
+  const mode = profile ? 'browser' : asked;
   const proxy = resolveProxy(p.proxy, p.proxyUrl);
   if (proxy && mode === 'reset') {
     throw new InvalidOptionError(p.proxy !== undefined ? 'create.proxy' : 'create.proxyUrl', "isolation 'context' or 'browser' (a reset Chrome keeps the proxy it was launched with)", p.proxy ?? p.proxyUrl);
@@ -109,6 +118,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     proxy,
     browserURL: bool('create.browserURL', p.browserURL, false),
     overrides,
+    profile,
   };
 }
 
