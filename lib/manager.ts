@@ -256,7 +256,8 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
 
   /**
    * Stops every session (`stopReason: 'shutdown'`), rejects pending creates with
-   * `ManagerClosedError`, closes every browser and removes every profile. Safe to call twice.
+   * `ManagerClosedError`, closes every browser and removes its temporary profiles (never those of
+   * `profiles`). Safe to call twice.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();

@@ -37,7 +37,7 @@ export interface ProfileInfo {
   readonly name?: string;
   /** ISO 8601. */
   readonly createdAt: string;
-  /** True while a session (of this process or another) uses it, or a copy of it is being taken. */
+  /** True while a `persistChanges: true` session (of this process or another) runs on it, or a copy of it is being taken. */
   readonly inUse: boolean;
 }
 
