@@ -27,7 +27,7 @@ import {
   type SessionInfo,
   type SessionManagerOptions,
 } from '../lib/index.js';
-import { buildLibrary, groupGone, isAlive, nextEvent, runDirs, runFixture, startServer, waitUntil, withDeadline, type Fixture, type TestServer } from './helpers.js';
+import { buildLibrary, groupGone, isAlive, nextEvent, pidsWithArg, runDirs, runFixture, startServer, waitUntil, withDeadline, type Fixture, type TestServer } from './helpers.js';
 
 let tmp: string;
 let server: TestServer;
@@ -283,6 +283,42 @@ describe('one session at a time on a profile', () => {
     expect(fs.existsSync(path.join(m.profiles.dir, profile.id))).toBe(false);
     await expect(m.profiles.get(profile.id)).rejects.toBeInstanceOf(ProfileNotFoundError);
     expect((await m.profiles.list()).profiles).toEqual([]);
+  });
+});
+
+describe('a create on a profile that fails or is cancelled', () => {
+  it('aborted while its Chrome launches: that Chrome is closed, never kept as a spare, and the profile is free again', async () => {
+    const m = manager({ minIdle: 1 });
+    const profile = await m.profiles.create();
+    const data = path.join(m.profiles.dir, profile.id, 'data');
+    const ac = new AbortController();
+    const launched = nextEvent<[{ pid: number }]>(m, 'browserLaunched', () => true, 20_000);
+    const creating = m.create({ profile: { id: profile.id, persistChanges: true }, signal: ac.signal });
+    // Aborted once the launch is under way (the spawn is within a few ms of the lock).
+    await waitUntil(() => pidsWithArg(`--user-data-dir=${data}`).length > 0, 10_000, 'the profile Chrome to be spawned');
+    ac.abort();
+    await expect(creating).rejects.toBeInstanceOf(CreateAbortedError);
+    const [{ pid }] = await launched;
+    await waitUntil(() => groupGone(pid), 10_000, 'the orphaned profile Chrome to be closed');
+    await waitUntil(() => !userDataDirInUse(data), 10_000, 'the profile folder to be free');
+    expect((await m.profiles.get(profile.id)).inUse).toBe(false);
+    expect(m.stats().idle).toBe(0);
+    const s = await m.create({ profile: { id: profile.id, persistChanges: true } });
+    expect(s.browserPid).not.toBe(pid);
+  });
+
+  it('whose Chrome fails to launch rejects with LaunchError and leaves the profile free', async () => {
+    const runtimeDir = path.join(tmp, 'rt-fail');
+    const m = manager({ executablePath: '/bin/false', runtimeDir });
+    const profile = await m.profiles.create();
+    for (const persistChanges of [true, false]) {
+      await expect(m.create({ profile: { id: profile.id, persistChanges } })).rejects.toMatchObject({ code: 'ERR_LAUNCH' });
+      expect((await m.profiles.get(profile.id)).inUse).toBe(false);
+    }
+    // No copy is left in the run folder either, and the profile can go.
+    const [run] = runDirs(runtimeDir);
+    await waitUntil(() => fs.readdirSync(run!).filter((n) => n.startsWith('b-')).length === 0, 5_000, 'the copy to be removed');
+    await m.profiles.delete(profile.id);
   });
 });
 

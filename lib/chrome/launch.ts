@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { CreateAbortedError, LaunchError } from '../errors.js';
 import type { HeadlessMode } from '../options.js';
 import { chromeArgs } from './flags.js';
-import { killGroup, removeDir, type RunDir } from './runtime.js';
+import { killGroup, removeDir, waitForGroupExit, type RunDir } from './runtime.js';
 import { holdUserDataDir } from './user-data-dirs.js';
 
 /** What one browser is launched with. The pool keys idle browsers by this (see `launchKey`). */
@@ -31,6 +31,8 @@ export interface ExitInfo {
 }
 
 const STDERR_TAIL = 4096;
+/** How long a killed group on a named user-data-dir may take to be gone before the folder counts as free anyway. */
+const GROUP_EXIT_MS = 3_000;
 const ENDPOINT_RE = /^DevTools listening on (ws:\/\/\S+)\s*$/m;
 
 /** A running Chrome: its own process group, profile folder and DevTools endpoint. */
@@ -104,6 +106,7 @@ export class ChromeProcess {
     await this.exited;
     this.#run.forgetBrowser(this.pid);
     if (this.ownsUserDataDir) await removeDir(this.userDataDir);
+    else await waitForGroupExit(this.pid, GROUP_EXIT_MS);
     this.#freeDir();
   }
 
@@ -128,8 +131,9 @@ export async function launchChrome(
   const userDataDir = spec.userDataDir ?? run.newProfileDir();
   // A named folder is in use from the spawn until the group is gone (lib/chrome/user-data-dirs.ts).
   const freeDir = spec.userDataDir === undefined ? () => {} : holdUserDataDir(userDataDir);
-  const removeOwnDir = async () => {
+  const removeOwnDir = async (pgid?: number) => {
     if (spec.userDataDir === undefined) await removeDir(userDataDir);
+    else if (pgid !== undefined) await waitForGroupExit(pgid, GROUP_EXIT_MS);
     freeDir();
   };
   let child: ChildProcess;
@@ -195,7 +199,7 @@ export async function launchChrome(
       await exited;
       run.forgetBrowser(child.pid);
     }
-    await removeOwnDir();
+    await removeOwnDir(child.pid);
     throw err;
   }
 }

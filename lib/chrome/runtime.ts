@@ -101,6 +101,37 @@ export function killGroup(pid: number): void {
   }
 }
 
+/** True while a live (non-zombie) process is in process group `pgid`, from /proc. */
+function groupAlive(pgid: number): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) === pgid && f[0] !== 'Z') return true;
+    } catch {
+      // gone while we read
+    }
+  }
+  return false;
+}
+
+/**
+ * Resolves once no process of group `pgid` is alive (a killed group takes a moment to go), or
+ * after `timeoutMs`. A browser's helpers (its network service writes the cookie store) must be
+ * gone before another Chrome may use its profile folder.
+ */
+export async function waitForGroupExit(pgid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
 /** Removes a folder we created, retrying while Chrome's last writes settle. */
 export function removeDirSync(dir: string): void {
   try {
