@@ -6,6 +6,7 @@
  * ended; a killed Chrome or owner leaves a profile that opens. Real Chrome, Puppeteer and
  * Playwright; every profile lives in a temporary profilesDir removed at the end.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -283,6 +284,39 @@ describe('one session at a time on a profile', () => {
     expect(fs.existsSync(path.join(m.profiles.dir, profile.id))).toBe(false);
     await expect(m.profiles.get(profile.id)).rejects.toBeInstanceOf(ProfileNotFoundError);
     expect((await m.profiles.list()).profiles).toEqual([]);
+  });
+});
+
+describe("another process's lock", () => {
+  it('is waited for while its process lives (polled), and taken over once it is dead or its pid was reused', async () => {
+    const m = manager({ queueTimeoutMs: 400 });
+    const profile = await m.profiles.create();
+    const lockFile = path.join(m.profiles.dir, profile.id, '.lock');
+    const sleep = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const ticks = fs.readFileSync(`/proc/${sleep.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19];
+      // Another process's session holds it.
+      fs.writeFileSync(lockFile, JSON.stringify({ pid: sleep.pid, startTicks: ticks, holder: 'session x', token: 't' }), { mode: 0o600 });
+      expect((await m.profiles.get(profile.id)).inUse).toBe(true);
+      await expect(m.profiles.delete(profile.id)).rejects.toThrow(`of process ${sleep.pid}`);
+      await expect(m.create({ profile: { id: profile.id, persistChanges: true } })).rejects.toBeInstanceOf(QueueTimeoutError);
+      // The same pid with another start time is another process: the lock is stale.
+      fs.writeFileSync(lockFile, JSON.stringify({ pid: sleep.pid, startTicks: '1', holder: 'session x', token: 't' }), { mode: 0o600 });
+      expect((await m.profiles.get(profile.id)).inUse).toBe(false);
+      fs.writeFileSync(lockFile, JSON.stringify({ pid: sleep.pid, startTicks: ticks, holder: 'session x', token: 't' }), { mode: 0o600 });
+      // A waiter gets it once the holder dies, without anyone telling it.
+      const m2 = manager({ profilesDir: m.profiles.dir });
+      const waiting = m2.create({ profile: { id: profile.id, persistChanges: true } });
+      await nextEvent(m2, 'sessionQueued');
+      sleep.kill('SIGKILL');
+      const s = await waiting;
+      expect(s.status).toBe('active');
+      expect(JSON.parse(fs.readFileSync(lockFile, 'utf8'))).toMatchObject({ pid: process.pid, holder: `session ${s.id}` });
+      await m2.stop(s.id);
+      expect(fs.existsSync(lockFile)).toBe(false);
+    } finally {
+      sleep.kill('SIGKILL');
+    }
   });
 });
 

@@ -68,8 +68,8 @@ function readRecord(file: string): ProcessRecord | undefined {
   }
 }
 
-/** True when the recorded process is alive and the same one (not a reused pid). */
-function isSameProcess(r: ProcessRecord): boolean {
+/** True when the recorded process is alive (not a zombie) and the same one (not a reused pid). */
+export function isSameProcess(r: { readonly pid: number; readonly startTicks: string | undefined }): boolean {
   const stat = readStat(r.pid);
   if (stat === undefined || stat.state === 'Z') return false;
   return r.startTicks === undefined || stat.startTicks === r.startTicks;

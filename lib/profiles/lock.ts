@@ -13,7 +13,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { processStartTicks } from '../chrome/runtime.js';
+import { isSameProcess, processStartTicks } from '../chrome/runtime.js';
 import type { Clock } from '../clock.js';
 import { ProfileNotFoundError, QueueTimeoutError } from '../errors.js';
 import { abortError } from '../pool/entries.js';
@@ -71,8 +71,18 @@ function liveHolder(file: string): string | undefined {
     return Date.now() - st.mtimeMs < UNREADABLE_STALE_MS ? 'a lock being written' : undefined;
   }
   if (r.pid === process.pid) return held.get(file) === r.token ? r.holder : undefined;
-  const ticks = processStartTicks(r.pid);
-  return ticks !== undefined && ticks === r.startTicks ? `${r.holder} of process ${r.pid}` : undefined;
+  // No /proc where it was written: whether the pid lives is all there is to go by.
+  if (r.startTicks === undefined) return pidExists(r.pid) ? `${r.holder} of process ${r.pid}` : undefined;
+  return isSameProcess(r) ? `${r.holder} of process ${r.pid}` : undefined;
+}
+
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Moves a stale lock file aside and removes it; puts back a live one that replaced it meanwhile. */

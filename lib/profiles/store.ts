@@ -14,7 +14,7 @@ import path from 'node:path';
 import { isOwnDir, isOwnFile, lstat, privateDirProblem } from '../chrome/private-dir.js';
 import { InvalidOptionError, ProfileBusyError, ProfileNotFoundError, ProfilesDirError } from '../errors.js';
 import { checkKeys, int } from '../validate.js';
-import { lockHolder, tryLock } from './lock.js';
+import { lockHolder, tryLock, type LockAttempt } from './lock.js';
 
 /** A profile id: a UUID as `profiles.create()` makes them (nothing else is ever a path here). */
 export const PROFILE_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -132,13 +132,18 @@ export class ProfileStore {
   }
 
   /**
-   * Deletes a profile and everything in it. Throws {@link ProfileBusyError} while a session
-   * uses it (or a copy is being taken), {@link ProfileNotFoundError} for an unknown id. A create
-   * waiting for it then rejects with `ProfileNotFoundError`.
+   * Deletes a profile and everything in it. Throws {@link ProfileBusyError} while a
+   * `persistChanges: true` session runs on it (or a copy is being taken; sessions on copies
+   * taken earlier do not hold it), {@link ProfileNotFoundError} for an unknown id.
    */
   async delete(id: string): Promise<void> {
     const folder = this.folder(id);
-    const r = tryLock(folder, id, 'delete');
+    let r: LockAttempt;
+    try {
+      r = tryLock(folder, id, 'delete');
+    } catch (err) {
+      throw new ProfilesDirError(this.dir, `profile ${id} could not be locked (${(err as Error).message})`, { cause: err });
+    }
     if ('heldBy' in r) throw new ProfileBusyError(id, r.heldBy);
     if ('gone' in r) throw new ProfileNotFoundError(id);
     // Moved aside first (atomic): from here on nobody finds it, even if the removal is slow.
