@@ -318,6 +318,27 @@ describe("another process's lock", () => {
       sleep.kill('SIGKILL');
     }
   });
+
+  it("left by a dead owner still counts while a process runs on the profile's folder (its Chrome, not yet killed)", async () => {
+    const m = manager();
+    const profile = await m.profiles.create();
+    const folder = path.join(m.profiles.dir, profile.id);
+    fs.writeFileSync(path.join(folder, '.lock'), JSON.stringify({ pid: 2 ** 22 + 1, startTicks: '1', holder: 'session x', token: 't' }), { mode: 0o600 });
+    expect((await m.profiles.get(profile.id)).inUse).toBe(false);
+    // Stands in for the dead owner's Chrome: a process with the profile's folder on its command line.
+    const straggler = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)', '--', `--user-data-dir=${path.join(folder, 'data')}`], { stdio: 'ignore' });
+    try {
+      await waitUntil(() => pidsWithArg(`--user-data-dir=${path.join(folder, 'data')}`).length > 0, 5_000, 'the straggler to start');
+      expect((await m.profiles.get(profile.id)).inUse).toBe(true);
+      await expect(m.profiles.delete(profile.id)).rejects.toThrow(`process ${straggler.pid} still running on it`);
+      const waiting = m.create({ profile: { id: profile.id, persistChanges: true } });
+      await nextEvent(m, 'sessionQueued');
+      straggler.kill('SIGKILL');
+      expect((await waiting).status).toBe('active');
+    } finally {
+      straggler.kill('SIGKILL');
+    }
+  });
 });
 
 describe('a create on a profile that fails or is cancelled', () => {

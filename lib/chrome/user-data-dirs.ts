@@ -6,6 +6,8 @@
  * Per process, so two managers of one process never run two Chromes on one folder.
  */
 
+import fs from 'node:fs';
+
 const users = new Map<string, number>();
 const waiters = new Set<() => void>();
 
@@ -39,4 +41,29 @@ export function userDataDirFree(dir: string): Promise<void> {
     waiters.add(check);
     check();
   });
+}
+
+/**
+ * Pids of live processes (of any owner) started with `--user-data-dir=<dir>`, from /proc: a
+ * Chrome on a profile whose owner died and that nothing has killed yet.
+ */
+export function pidsOnUserDataDir(dir: string): number[] {
+  const arg = `--user-data-dir=${dir}`;
+  const pids: number[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return pids;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      // A zombie's command line is empty.
+      if (fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(arg)) pids.push(Number(name));
+    } catch {
+      // gone while we read
+    }
+  }
+  return pids;
 }

@@ -14,6 +14,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isSameProcess, processStartTicks } from '../chrome/runtime.js';
+import { pidsOnUserDataDir } from '../chrome/user-data-dirs.js';
 import type { Clock } from '../clock.js';
 import { ProfileNotFoundError, QueueTimeoutError } from '../errors.js';
 import { abortError } from '../pool/entries.js';
@@ -23,6 +24,11 @@ const LOCK_FILE = '.lock';
 const POLL_MS = 250;
 /** A lock file still empty or half-written after this long is a crash's leftover. */
 const UNREADABLE_STALE_MS = 5_000;
+
+/** Chrome's user-data-dir in a profile folder (the layout is lib/profiles/store.ts's). */
+export function userDataDirOf(folder: string): string {
+  return path.join(folder, 'data');
+}
 
 /** A held profile lock. */
 export interface ProfileLock {
@@ -62,8 +68,20 @@ function readRecord(file: string): LockRecord | undefined {
   }
 }
 
-/** Who holds the lock file, or undefined when it is free or stale. */
+/**
+ * Who holds the lock file, or undefined when it is free or stale. A stale lock still counts as
+ * held while a process runs on the profile's folder (a dead owner's Chrome that its watchdog
+ * or a reaper has not killed yet): waiters poll until it is gone.
+ */
 function liveHolder(file: string): string | undefined {
+  const by = recordedHolder(file);
+  if (by !== undefined || !fs.existsSync(file)) return by;
+  const pids = pidsOnUserDataDir(userDataDirOf(path.dirname(file)));
+  return pids.length > 0 ? `process ${pids.join(', ')} still running on it` : undefined;
+}
+
+/** The holder the lock file names, if that process is alive (or is this process's holder). */
+function recordedHolder(file: string): string | undefined {
   const r = readRecord(file);
   if (r === undefined) {
     const st = fs.statSync(file, { throwIfNoEntry: false });

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { isOwnDir, isOwnFile, lstat, privateDirProblem } from '../chrome/private-dir.js';
 import { InvalidOptionError, ProfileBusyError, ProfileNotFoundError, ProfilesDirError } from '../errors.js';
 import { checkKeys, int } from '../validate.js';
-import { lockHolder, tryLock, type LockAttempt } from './lock.js';
+import { lockHolder, tryLock, userDataDirOf, type LockAttempt } from './lock.js';
 
 /** A profile id: a UUID as `profiles.create()` makes them (nothing else is ever a path here). */
 export const PROFILE_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -91,7 +91,7 @@ export class ProfileStore {
     const meta: ProfileMeta = { id, ...(name !== undefined ? { name } : {}), createdAt: new Date().toISOString() };
     try {
       await fs.promises.mkdir(folder, { mode: 0o700 });
-      await fs.promises.mkdir(path.join(folder, 'data'), { mode: 0o700 });
+      await fs.promises.mkdir(userDataDirOf(folder), { mode: 0o700 });
       // Written aside and renamed: a profile is listed only once complete.
       const tmp = path.join(folder, 'profile.json.tmp');
       await fs.promises.writeFile(tmp, JSON.stringify(meta), { mode: 0o600, flag: 'wx' });
@@ -168,7 +168,7 @@ export class ProfileStore {
     if (!PROFILE_ID_RE.test(id)) throw new ProfileNotFoundError(id);
     this.#root();
     const folder = path.join(this.dir, id);
-    if (!isOwnDir(lstat(folder)) || !isOwnDir(lstat(path.join(folder, 'data'))) || !isOwnFile(lstat(path.join(folder, 'profile.json')))) {
+    if (!isOwnDir(lstat(folder)) || !isOwnDir(lstat(userDataDirOf(folder))) || !isOwnFile(lstat(path.join(folder, 'profile.json')))) {
       throw new ProfileNotFoundError(id);
     }
     return folder;
@@ -184,11 +184,6 @@ export class ProfileStore {
     const problem = privateDirProblem(this.dir);
     if (problem !== undefined) throw new ProfilesDirError(this.dir, problem);
   }
-}
-
-/** Chrome's user-data-dir inside a profile folder. */
-export function userDataDirOf(folder: string): string {
-  return path.join(folder, 'data');
 }
 
 function readMeta(folder: string): ProfileMeta | undefined {

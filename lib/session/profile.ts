@@ -10,8 +10,8 @@ import { removeDir, type RunDir } from '../chrome/runtime.js';
 import { userDataDirFree } from '../chrome/user-data-dirs.js';
 import type { Clock } from '../clock.js';
 import { InvalidOptionError, LaunchError } from '../errors.js';
-import { waitForLock } from '../profiles/lock.js';
-import { PROFILE_ID_RE, userDataDirOf, type ProfileStore } from '../profiles/store.js';
+import { userDataDirOf, waitForLock } from '../profiles/lock.js';
+import { PROFILE_ID_RE, type ProfileStore } from '../profiles/store.js';
 import { bool, checkKeys } from '../validate.js';
 import type { SessionRuntime } from './runtime.js';
 
