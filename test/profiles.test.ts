@@ -484,6 +484,21 @@ describe('bad input', () => {
     expect(s.isolation).toBe('browser');
   });
 
+  it('list: newest first, paged; get and list give the name', async () => {
+    const m = manager();
+    const made = [];
+    for (const name of ['one', 'two', 'three']) {
+      made.push(await m.profiles.create({ name }));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const first = await m.profiles.list({ perPage: 2 });
+    expect(first).toMatchObject({ totalCount: 3, page: 1, perPage: 2 });
+    expect(first.profiles.map((p) => p.name)).toEqual(['three', 'two']);
+    expect((await m.profiles.list({ page: 2, perPage: 2 })).profiles.map((p) => p.name)).toEqual(['one']);
+    expect(await m.profiles.get(made[0]!.id)).toEqual({ ...made[0], inUse: false });
+    for (const p of fs.readdirSync(m.profiles.dir)) expect(fs.statSync(path.join(m.profiles.dir, p, 'profile.json')).mode & 0o777).toBe(0o600);
+  });
+
   it('profilesDir: a per-user cache folder by default, a symbolic link refused', async () => {
     expect(defaultProfilesDir({ XDG_CACHE_HOME: '/var/cache/u' })).toBe('/var/cache/u/chrome-sessions/profiles');
     expect(defaultProfilesDir({ XDG_CACHE_HOME: 'relative' })).toBe(path.join(os.homedir(), '.cache', 'chrome-sessions', 'profiles'));
