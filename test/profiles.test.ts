@@ -197,9 +197,13 @@ describe('bad input', () => {
     expect((await m.profiles.list()).profiles.map((p) => p.id)).toEqual([profile.id]);
     expect(m.list().totalCount).toBe(0);
 
-    // In a manager whose default is 'context', a profile's session gets a Chrome of its own.
-    const s = await m.create({ profile: { id: profile.id } });
-    expect(s.isolation).toBe('browser');
+    // In a manager whose default is 'context', a profile's session gets a Chrome of its own,
+    // and the per-session settings of 'browser' isolation.
+    const tz = await withPuppeteer(m, { profile: { id: profile.id }, timezoneId: 'Asia/Tokyo' }, async (page, s) => {
+      expect(s.isolation).toBe('browser');
+      return page.evaluate('Intl.DateTimeFormat().resolvedOptions().timeZone');
+    });
+    expect(tz).toBe('Asia/Tokyo');
   });
 
   it('list: newest first, paged; get and list give the name', async () => {
