@@ -13,6 +13,7 @@ import { launchChrome } from '../lib/chrome/launch.js';
 import { RunDir, reapOrphans } from '../lib/chrome/runtime.js';
 import { userDataDirInUse } from '../lib/chrome/user-data-dirs.js';
 import { CreateAbortedError, QueueTimeoutError, findChrome, type SessionInfo } from '../lib/index.js';
+import { SPEC, fakeDispatcher, flush } from './fakes.js';
 import { buildLibrary, groupGone, isAlive, nextEvent, pidsWithArg, runDirs, runFixture, waitUntil, withDeadline } from './helpers.js';
 import { tagged, useProfileTests, withPuppeteer, type State } from './profiles-helpers.js';
 
@@ -181,3 +182,27 @@ describe('an owner that dies', () => {
   });
 });
 
+
+describe('the pool and a named user-data-dir (fake browsers)', () => {
+  it('launches no spare on it, and closes a launch on it whose create gave up instead of keeping it idle', async () => {
+    const { d, factory } = fakeDispatcher({ minIdle: 1, maxConcurrent: 2 });
+    const named = { ...SPEC, userDataDir: '/profiles/x/data' };
+    const ac = new AbortController();
+    const creating = d.acquire(named, { flavour: 'fresh', signal: ac.signal });
+    expect(factory.launches.map((l) => l.spec.userDataDir)).toEqual(['/profiles/x/data']);
+    ac.abort();
+    await expect(creating).rejects.toBeInstanceOf(CreateAbortedError);
+    const late = factory.launches[0]!.succeed();
+    await flush();
+    expect(late.closes).toBe(1);
+    expect(d.stats()).toMatchObject({ idle: 0, busy: 0, launching: 0 });
+    // A create that got its browser: released, it is closed (never reused), and no spare of it follows.
+    const lease = d.acquire(named, { flavour: 'fresh' });
+    const b = factory.launches[1]!.succeed();
+    d.release(await lease, 'no_reuse');
+    await flush();
+    expect(b.closes).toBe(1);
+    expect(factory.launches).toHaveLength(2);
+    await d.close();
+  });
+});
