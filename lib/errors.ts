@@ -99,10 +99,10 @@ export class QueueFullError extends ChromeSessionsError {
   }
 }
 
-/** A queued `create()` waited longer than `queueTimeoutMs` for a free slot. */
+/** A queued `create()` waited longer than `queueTimeoutMs` for a free slot (or its profile). */
 export class QueueTimeoutError extends ChromeSessionsError {
-  constructor(timeoutMs: number) {
-    super('ERR_QUEUE_TIMEOUT', `No session slot became free within ${timeoutMs} ms`);
+  constructor(timeoutMs: number, what = 'session slot') {
+    super('ERR_QUEUE_TIMEOUT', `No ${what} became free within ${timeoutMs} ms`);
   }
 }
 

@@ -141,6 +141,7 @@ describe('one session at a time on a profile', () => {
     // Bounded by queueTimeoutMs (a second manager on the same profiles: the lock is the profile's).
     const other = manager({ profilesDir: m.profiles.dir, queueTimeoutMs: 300 });
     await expect(other.create({ profile: id })).rejects.toBeInstanceOf(QueueTimeoutError);
+    await expect(other.create({ profile: id })).rejects.toThrow(`No profile ${profile.id} became free within 300 ms`);
 
     // Deleting it while in use is refused.
     await expect(m.profiles.delete(profile.id)).rejects.toBeInstanceOf(ProfileBusyError);

@@ -234,7 +234,7 @@ export function waitForLock(dir: string, profileId: string, opts: WaitForLockOpt
     queues.set(file, q);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     poll = setInterval(() => pump(file), POLL_MS);
-    if (opts.timeoutMs > 0) timer = opts.clock.setTimeout(() => finish(() => reject(new QueueTimeoutError(opts.timeoutMs))), opts.timeoutMs);
+    if (opts.timeoutMs > 0) timer = opts.clock.setTimeout(() => finish(() => reject(new QueueTimeoutError(opts.timeoutMs, `profile ${profileId}`))), opts.timeoutMs);
     waiter.attempt();
     if (!done) opts.onWait?.();
   });
