@@ -9,11 +9,11 @@ import { Watchdog, type WatchdogRestartEvent } from './watchdog.js';
  * Where a manager keeps what it launches, and how nothing outlives it.
  *
  * Layout: `<runtimeDir>/<run>/owner.json` (the owning Node process), `b-N-xxx/` (one browser's
- * profile), `b-N-xxx.json` (that browser's pid and start time; `b-N-ext.json` also names the
- * profile folder of a browser launched on a named profile, which lives outside and is never
- * removed with the run), `tmp/` (Chrome's TMPDIR, so its
- * `org.chromium.Chromium.*` singleton folders stay with us). Folders are 0700 and files 0600,
- * in a runtime folder that must be ours alone (lib/chrome/private-dir.ts).
+ * profile), `b-N-xxx.json` (that browser's pid and start time), `b-N-ext.json` (the same for a
+ * browser on a named profile, plus that profile folder, which lives outside and is never removed
+ * with the run), `tmp/` (Chrome's TMPDIR, so its `org.chromium.Chromium.*` singleton folders
+ * stay with us). Folders are 0700 and files 0600, in a runtime folder that must be ours alone
+ * (lib/chrome/private-dir.ts).
  *
  * Three layers make sure no Chrome outlives its owner:
  * 1. `close()` and the `exit` hook kill every process group synchronously;
