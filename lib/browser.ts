@@ -9,6 +9,9 @@ import { resetBrowser, windowBoundsAtLaunch, type WindowBounds } from './reset.j
 import type { PageOverrides } from './session/emulation.js';
 import { deviceMetrics } from './session/screen.js';
 
+/** A Chrome on a named profile gets this long to flush it and exit after `Browser.close`. */
+const PROFILE_CLOSE_GRACE_MS = 5_000;
+
 /** Bound on the manager's own commands to a page it attached to for overrides. */
 const OVERRIDE_TIMEOUT_MS = 5_000;
 
@@ -242,7 +245,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   }
 
   /** Closes the browser: `Browser.close`, then SIGKILL of its group after a grace period. */
-  async close(graceMs = 1000): Promise<void> {
+  async close(graceMs = this.process.ownsUserDataDir ? 1000 : PROFILE_CLOSE_GRACE_MS): Promise<void> {
     this.closing = true;
     await this.process.close({ graceMs, polite: this.cdp.closed ? undefined : () => this.cdp.send('Browser.close', {}, { timeoutMs: graceMs }) });
   }

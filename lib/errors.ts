@@ -16,7 +16,10 @@ export type ErrorCode =
   | 'ERR_BROWSER_CRASHED'
   | 'ERR_BROWSER_UNRESPONSIVE'
   | 'ERR_CDP'
-  | 'ERR_RUNTIME_DIR';
+  | 'ERR_RUNTIME_DIR'
+  | 'ERR_PROFILE_NOT_FOUND'
+  | 'ERR_PROFILE_BUSY'
+  | 'ERR_PROFILES_DIR';
 
 /** Base class of the library's errors. */
 export class ChromeSessionsError extends Error {
@@ -96,10 +99,10 @@ export class QueueFullError extends ChromeSessionsError {
   }
 }
 
-/** A queued `create()` waited longer than `queueTimeoutMs` for a free slot. */
+/** A queued `create()` waited longer than `queueTimeoutMs` for a free slot (or its profile). */
 export class QueueTimeoutError extends ChromeSessionsError {
-  constructor(timeoutMs: number) {
-    super('ERR_QUEUE_TIMEOUT', `No session slot became free within ${timeoutMs} ms`);
+  constructor(timeoutMs: number, what = 'session slot') {
+    super('ERR_QUEUE_TIMEOUT', `No ${what} became free within ${timeoutMs} ms`);
   }
 }
 
@@ -153,6 +156,39 @@ export class RuntimeDirError extends ChromeSessionsError {
 
   constructor(path: string, problem: string, options?: { cause?: unknown }) {
     super('ERR_RUNTIME_DIR', `Refusing runtimeDir ${JSON.stringify(path)}: ${problem}. It must be a folder (not a symbolic link) owned by this process's uid; nobody else may write to it`, options);
+    this.path = path;
+  }
+}
+
+/** No profile with that id in `profilesDir` (never created, deleted, or not a profile id at all). */
+export class ProfileNotFoundError extends ChromeSessionsError {
+  /** The id that was asked for. */
+  readonly profileId: string;
+
+  constructor(profileId: string) {
+    super('ERR_PROFILE_NOT_FOUND', `No profile with id ${JSON.stringify(profileId)}`);
+    this.profileId = profileId;
+  }
+}
+
+/** `profiles.delete()` of a profile a session (of this process or another) is using. */
+export class ProfileBusyError extends ChromeSessionsError {
+  /** The profile's id. */
+  readonly profileId: string;
+
+  constructor(profileId: string, holder: string) {
+    super('ERR_PROFILE_BUSY', `Profile ${profileId} is in use (${holder})`);
+    this.profileId = profileId;
+  }
+}
+
+/** `profilesDir` (or a folder in it) is not a private folder of this process's uid, or cannot be created. */
+export class ProfilesDirError extends ChromeSessionsError {
+  /** The folder that failed the checks. */
+  readonly path: string;
+
+  constructor(path: string, problem: string, options?: { cause?: unknown }) {
+    super('ERR_PROFILES_DIR', `Refusing profilesDir ${JSON.stringify(path)}: ${problem}. It must be a folder (not a symbolic link) owned by this process's uid`, options);
     this.path = path;
   }
 }

@@ -20,6 +20,9 @@ export type {
   IndexedDBKey,
   JsonValue,
 } from './session/context-state.js';
+export { ProfileStore, defaultProfilesDir } from './profiles/store.js';
+export type { ProfileInfo, ProfileList, CreateProfileParams, ListProfilesParams } from './profiles/store.js';
+export type { ProfileParams } from './session/profile.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 
@@ -57,6 +60,9 @@ export {
   BrowserCrashedError,
   BrowserUnresponsiveError,
   CdpError,
+  ProfileNotFoundError,
+  ProfileBusyError,
+  ProfilesDirError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 

@@ -22,6 +22,8 @@ import { handleSignalsFor, stopHandlingSignalsFor } from './signals.js';
 import { openProxy } from './session/proxy.js';
 import { CONTEXT_TIMEOUT_MS, lending, openContext, prepareSession, withProxyFlags } from './session/setup.js';
 import { startServices, type Started } from './manager-start.js';
+import { ProfileStore } from './profiles/store.js';
+import { openProfile } from './session/profile.js';
 import { withSession } from './with-session.js';
 import { getContext } from './session/session-context.js';
 import type { FullSessionContext } from './session/context-state.js';
@@ -62,6 +64,8 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   #started: Promise<Started> | undefined;
   #live: Started | undefined;
   #closing: Promise<void> | undefined;
+  /** Profiles in `profilesDir` (Hyperbrowser's `client.profiles`): `create`, `get`, `list`, `delete`. */
+  readonly profiles: ProfileStore;
 
   /**
    * Validates `options` (a {@link InvalidOptionError}, a `TypeError`, names any bad one) and finds
@@ -71,6 +75,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     super();
     const o = (this.#opts = resolveManagerOptions(options));
     this.#chrome = findChrome({ executablePath: o.executablePath, headless: o.headless });
+    this.profiles = new ProfileStore(o.profilesDir);
     this.#spec = { executablePath: this.#chrome.executablePath, headless: this.#chrome.headless, args: o.args, env: o.env };
     this.#ctx = {
       clock: o.clock,
@@ -112,6 +117,8 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     if (this.#closing) throw new ManagerClosedError();
     const p = resolveCreateParams(params, this.#opts);
     if (p.signal?.aborted) throw abortError(p.signal.reason);
+    // An unknown profile is refused at the door, leaving no record.
+    if (p.profile) this.profiles.folder(p.profile.id);
     const t0 = performance.now();
     const rt = new SessionRuntime(p, this.#ctx);
     this.#sessions.set(rt.id, rt);
@@ -119,12 +126,19 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     const onUserAbort = () => rt.abort.abort(abortError(p.signal!.reason));
     p.signal?.addEventListener('abort', onUserAbort, { once: true });
     try {
-      const { endpoint, dispatcher } = await this.#start();
+      const { endpoint, dispatcher, run } = await this.#start();
       rt.record.wsEndpoint = endpoint.urlFor(rt.id, rt.record.token);
       const proxy = p.proxy ? await openProxy(p.proxy) : undefined;
       if (proxy) rt.onEnd(() => proxy.close());
-      const spec = proxy && p.isolation === 'browser' ? withProxyFlags(this.#spec, proxy) : this.#spec;
-      const lease = await dispatcher.acquire(spec, { priority: p.priority, signal: rt.abort.signal, ...lending(p.isolation, this.#opts.sessionsPerBrowser) }, () => this.#emitSafe('sessionQueued', rt.record.snapshot()));
+      // Told once, whether the create waits for its profile, for a slot, or both.
+      let toldQueued = false;
+      const queued = () => {
+        if (!toldQueued) this.#emitSafe('sessionQueued', rt.record.snapshot());
+        toldQueued = true;
+      };
+      const base = proxy && p.isolation === 'browser' ? withProxyFlags(this.#spec, proxy) : this.#spec;
+      const spec = p.profile ? await openProfile(rt, { store: this.profiles, run, queueTimeoutMs: this.#opts.queueTimeoutMs, clock: this.#opts.clock }, base, p.profile, p.priority, queued) : base;
+      const lease = await dispatcher.acquire(spec, { priority: p.priority, signal: rt.abort.signal, ...lending(p.isolation, this.#opts.sessionsPerBrowser) }, queued);
       const contextId = p.isolation === 'context' ? await openContext(dispatcher, lease, proxy) : undefined;
       try {
         await prepareSession(rt, lease, contextId, p);
@@ -253,7 +267,8 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
 
   /**
    * Stops every session (`stopReason: 'shutdown'`), rejects pending creates with
-   * `ManagerClosedError`, closes every browser and removes every profile. Safe to call twice.
+   * `ManagerClosedError`, closes every browser and removes its temporary profiles (never those of
+   * `profiles`). Safe to call twice.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();

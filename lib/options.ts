@@ -5,6 +5,7 @@ import { InvalidOptionError } from './errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { bool, checkKeys, int, ms, str } from './validate.js';
+import { defaultProfilesDir } from './profiles/store.js';
 
 export type { ProxySettings } from './session/proxy.js';
 export type { CreateSessionParams } from './session/params.js';
@@ -103,6 +104,12 @@ export interface SessionManagerOptions {
    * @default `/dev/shm/chrome-sessions-${uid}` when /dev/shm has 1 GiB free, else `${os.tmpdir()}/chrome-sessions-${uid}`
    */
   readonly runtimeDir?: string;
+  /**
+   * Folder for `manager.profiles` (Chrome profiles kept between sessions and restarts). Created
+   * 0700; it must be a folder of this process's uid, not a symbolic link (`ProfilesDirError`).
+   * @default `$XDG_CACHE_HOME/chrome-sessions/profiles`, else `~/.cache/chrome-sessions/profiles`
+   */
+  readonly profilesDir?: string;
   /** Time source for timeouts; tests inject a fake. @default the system clock */
   readonly clock?: Clock;
 }
@@ -192,6 +199,7 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   maxQueue: (o) => int('maxQueue', o.maxQueue, Infinity, 0, Number.MAX_SAFE_INTEGER, true),
   queueTimeoutMs: (o) => ms('queueTimeoutMs', o.queueTimeoutMs, 0, 0),
   runtimeDir: (o) => str('runtimeDir', o.runtimeDir) ?? defaultRuntimeDir(),
+  profilesDir: (o) => path.resolve(str('profilesDir', o.profilesDir) ?? defaultProfilesDir()),
   clock: (o) => {
     const clock = (o.clock ?? systemClock) as Clock;
     if (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { CreateAbortedError, LaunchError } from '../errors.js';
 import type { HeadlessMode } from '../options.js';
 import { chromeArgs } from './flags.js';
-import { killGroup, removeDir, type RunDir } from './runtime.js';
+import { killGroup, removeDir, waitForGroupExit, type RunDir } from './runtime.js';
+import { holdUserDataDir } from './user-data-dirs.js';
 
 /** What one browser is launched with. The pool keys idle browsers by this (see `launchKey`). */
 export interface LaunchSpec {
@@ -10,11 +11,17 @@ export interface LaunchSpec {
   readonly headless: HeadlessMode;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * A user-data-dir of the caller's (a profile's, lib/session/profile.ts) instead of a fresh one
+   * in the run folder. It is never removed here; the caller makes sure one Chrome at a time uses it.
+   */
+  readonly userDataDir?: string;
 }
 
 /** A stable string identifying a launch configuration: browsers with equal keys are interchangeable. */
 export function launchKey(spec: LaunchSpec): string {
-  return JSON.stringify([spec.executablePath, spec.headless, spec.args, Object.entries(spec.env).sort()]);
+  const key = [spec.executablePath, spec.headless, spec.args, Object.entries(spec.env).sort()];
+  return JSON.stringify(spec.userDataDir === undefined ? key : [...key, spec.userDataDir]);
 }
 
 /** How a browser process ended. */
@@ -24,6 +31,8 @@ export interface ExitInfo {
 }
 
 const STDERR_TAIL = 4096;
+/** How long a killed group on a named user-data-dir may take to be gone before the folder counts as free anyway. */
+const GROUP_EXIT_MS = 3_000;
 const ENDPOINT_RE = /^DevTools listening on (ws:\/\/\S+)\s*$/m;
 
 /** A running Chrome: its own process group, profile folder and DevTools endpoint. */
@@ -36,25 +45,30 @@ export class ChromeProcess {
   readonly headless: HeadlessMode;
   /** The binary it runs. */
   readonly executablePath: string;
-  /** The profile folder, removed when the process is closed. */
+  /** The profile folder; removed when the process is closed unless the spec named it. */
   readonly userDataDir: string;
+  /** False when the spec named the profile folder: it outlives the process. */
+  readonly ownsUserDataDir: boolean;
   /** When the endpoint became usable (ms since epoch). */
   readonly startedAt: number;
   /** Resolves when the browser process has exited (never rejects). */
   readonly exited: Promise<ExitInfo>;
   #exit: ExitInfo | undefined;
   readonly #run: RunDir;
+  readonly #freeDir: () => void;
   #stderrTail: string;
 
   /** @internal Use {@link launchChrome}. */
-  constructor(child: ChildProcess, spec: LaunchSpec, wsEndpoint: string, userDataDir: string, run: RunDir, exited: Promise<ExitInfo>, stderrTail: string) {
+  constructor(child: ChildProcess, spec: LaunchSpec, wsEndpoint: string, userDataDir: string, run: RunDir, exited: Promise<ExitInfo>, stderrTail: string, freeDir: () => void) {
     this.pid = child.pid!;
     this.headless = spec.headless;
     this.executablePath = spec.executablePath;
     this.wsEndpoint = wsEndpoint;
     this.userDataDir = userDataDir;
+    this.ownsUserDataDir = spec.userDataDir === undefined;
     this.startedAt = Date.now();
     this.#run = run;
+    this.#freeDir = freeDir;
     this.#stderrTail = stderrTail;
     this.exited = exited.then((info) => {
       this.#exit = info;
@@ -91,7 +105,9 @@ export class ChromeProcess {
     this.kill();
     await this.exited;
     this.#run.forgetBrowser(this.pid);
-    await removeDir(this.userDataDir);
+    if (this.ownsUserDataDir) await removeDir(this.userDataDir);
+    else await waitForGroupExit(this.pid, GROUP_EXIT_MS);
+    this.#freeDir();
   }
 
   /** SIGKILLs the browser's process group at once (also used on crash and by `exit` hooks). */
@@ -101,7 +117,7 @@ export class ChromeProcess {
 }
 
 /**
- * Spawns Chrome in its own process group with a fresh profile and waits for the
+ * Spawns Chrome in its own process group with a fresh profile (or `spec.userDataDir`) and waits for the
  * "DevTools listening on ws://…" line on stderr (no port polling). On any failure, nothing is
  * left running and the profile is removed; the error is a {@link LaunchError} with Chrome's
  * stderr tail, or a {@link CreateAbortedError} when `signal` fired.
@@ -112,7 +128,14 @@ export async function launchChrome(
   opts: { timeoutMs: number; signal?: AbortSignal | undefined },
 ): Promise<ChromeProcess> {
   opts.signal?.throwIfAborted();
-  const userDataDir = run.newProfileDir();
+  const userDataDir = spec.userDataDir ?? run.newProfileDir();
+  // A named folder is in use from the spawn until the group is gone (lib/chrome/user-data-dirs.ts).
+  const freeDir = spec.userDataDir === undefined ? () => {} : holdUserDataDir(userDataDir);
+  const removeOwnDir = async (pgid?: number) => {
+    if (spec.userDataDir === undefined) await removeDir(userDataDir);
+    else if (pgid !== undefined) await waitForGroupExit(pgid, GROUP_EXIT_MS);
+    freeDir();
+  };
   let child: ChildProcess;
   try {
     child = spawn(spec.executablePath, chromeArgs({ headless: spec.headless, userDataDir, userArgs: spec.args }), {
@@ -121,7 +144,7 @@ export async function launchChrome(
       env: { ...process.env, ...spec.env, TMPDIR: run.tmpDir },
     });
   } catch (err) {
-    await removeDir(userDataDir);
+    await removeOwnDir();
     throw new LaunchError(`Could not spawn Chrome: ${(err as Error).message}`, spec.executablePath, '', { cause: err });
   }
   child.unref();
@@ -169,14 +192,14 @@ export async function launchChrome(
         reject(new LaunchError(why, spec.executablePath, tail, { cause: spawnError }));
       });
     });
-    return new ChromeProcess(child, spec, wsEndpoint, userDataDir, run, exited, tail);
+    return new ChromeProcess(child, spec, wsEndpoint, userDataDir, run, exited, tail, freeDir);
   } catch (err) {
     if (child.pid !== undefined) {
       killGroup(child.pid);
       await exited;
       run.forgetBrowser(child.pid);
     }
-    await removeDir(userDataDir);
+    await removeOwnDir(child.pid);
     throw err;
   }
 }

@@ -9,9 +9,11 @@ import { Watchdog, type WatchdogRestartEvent } from './watchdog.js';
  * Where a manager keeps what it launches, and how nothing outlives it.
  *
  * Layout: `<runtimeDir>/<run>/owner.json` (the owning Node process), `b-N-xxx/` (one browser's
- * profile), `b-N-xxx.json` (that browser's pid and start time), `tmp/` (Chrome's TMPDIR, so its
- * `org.chromium.Chromium.*` singleton folders stay with us). Folders are 0700 and files 0600,
- * in a runtime folder that must be ours alone (lib/chrome/private-dir.ts).
+ * profile), `b-N-xxx.json` (that browser's pid and start time), `b-N-ext.json` (the same for a
+ * browser on a named profile, plus that profile folder, which lives outside and is never removed
+ * with the run), `tmp/` (Chrome's TMPDIR, so its `org.chromium.Chromium.*` singleton folders
+ * stay with us). Folders are 0700 and files 0600, in a runtime folder that must be ours alone
+ * (lib/chrome/private-dir.ts).
  *
  * Three layers make sure no Chrome outlives its owner:
  * 1. `close()` and the `exit` hook kill every process group synchronously;
@@ -45,6 +47,8 @@ export function processStartTicks(pid: number): string | undefined {
 interface ProcessRecord {
   readonly pid: number;
   readonly startTicks: string | undefined;
+  /** A browser's profile folder when it is not the record's namesake in the run (a named profile's). */
+  readonly userDataDir?: string;
 }
 
 function writeRecord(file: string, record: ProcessRecord): void {
@@ -57,14 +61,15 @@ function readRecord(file: string): ProcessRecord | undefined {
   if (!isOwnFile(lstat(file))) return undefined;
   try {
     const r = JSON.parse(fs.readFileSync(file, 'utf8')) as ProcessRecord;
+    if (r.userDataDir !== undefined && (typeof r.userDataDir !== 'string' || !path.isAbsolute(r.userDataDir))) return undefined;
     return Number.isInteger(r.pid) ? r : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** True when the recorded process is alive and the same one (not a reused pid). */
-function isSameProcess(r: ProcessRecord): boolean {
+/** True when the recorded process is alive (not a zombie) and the same one (not a reused pid). */
+export function isSameProcess(r: { readonly pid: number; readonly startTicks: string | undefined }): boolean {
   const stat = readStat(r.pid);
   if (stat === undefined || stat.state === 'Z') return false;
   return r.startTicks === undefined || stat.startTicks === r.startTicks;
@@ -94,6 +99,37 @@ export function killGroup(pid: number): void {
   } catch {
     // ESRCH: already gone.
   }
+}
+
+/** True while a live (non-zombie) process is in process group `pgid`, from /proc. */
+function groupAlive(pgid: number): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) === pgid && f[0] !== 'Z') return true;
+    } catch {
+      // gone while we read
+    }
+  }
+  return false;
+}
+
+/**
+ * Resolves once no process of group `pgid` is alive (a killed group takes a moment to go), or
+ * after `timeoutMs`. A browser's helpers (its network service writes the cookie store) must be
+ * gone before another Chrome may use its profile folder.
+ */
+export async function waitForGroupExit(pgid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 /** Removes a folder we created, retrying while Chrome's last writes settle. */
@@ -204,20 +240,24 @@ export class RunDir {
    * cold start. Before any browser there is nothing for it to kill.
    */
   recordBrowser(pid: number, profileDir: string): void {
-    this.#browsers.set(pid, profileDir);
+    // A profile folder outside the run (a named profile's) gets a record of its own name here
+    // that names the folder: the reaper checks the command line against it, and removes only the run.
+    const inRun = path.dirname(profileDir) === this.dir;
+    const record = inRun ? profileDir : path.join(this.dir, `b-${++this.#next}-ext`);
+    this.#browsers.set(pid, record);
     const startTicks = processStartTicks(pid);
-    writeRecord(`${profileDir}.json`, { pid, startTicks });
+    writeRecord(`${record}.json`, inRun ? { pid, startTicks } : { pid, startTicks, userDataDir: profileDir });
     // A browser already gone has no start time to match: nothing for the watchdog to kill.
     if (startTicks !== undefined) this.#watchdog.add(pid, startTicks);
   }
 
   /** Forgets a browser that has exited. */
   forgetBrowser(pid: number): void {
-    const profileDir = this.#browsers.get(pid);
-    if (profileDir === undefined) return;
+    const record = this.#browsers.get(pid);
+    if (record === undefined) return;
     this.#browsers.delete(pid);
     this.#watchdog.remove(pid);
-    fs.rmSync(`${profileDir}.json`, { force: true });
+    fs.rmSync(`${record}.json`, { force: true });
   }
 
   /** Kills every recorded browser and removes the folder, synchronously (for `exit` and signals). */
@@ -276,7 +316,7 @@ export function reapOrphans(runtimeDir: string): number {
     for (const file of files) {
       if (!file.isFile() || !/^b-.*\.json$/.test(file.name)) continue;
       const r = readRecord(path.join(dir, file.name));
-      if (r && isOurBrowser(r, path.join(dir, file.name.slice(0, -'.json'.length)))) killGroup(r.pid);
+      if (r && isOurBrowser(r, r.userDataDir ?? path.join(dir, file.name.slice(0, -'.json'.length)))) killGroup(r.pid);
     }
     removeDirSync(dir);
     runtimeLog('reaped orphaned run %s (owner pid %s)', dir, owner?.pid ?? 'unknown');

@@ -69,7 +69,8 @@ export class Dispatcher<B extends PoolBrowser> {
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
     const key = poolKey(spec, opts.capacity, opts.flavour);
-    this.#specs.set(key, { spec, capacity: opts.capacity });
+    // A browser on a named user-data-dir is launched for its create only: no spares of it.
+    if (spec.userDataDir === undefined) this.#specs.set(key, { spec, capacity: opts.capacity });
     const req = new PendingCreate<B>(++this.#seq, opts.priority ?? 0, key, spec, opts.capacity);
     let at = this.#pending.findIndex((r) => r.priority < req.priority);
     if (at < 0) at = this.#pending.length;
@@ -287,7 +288,8 @@ export class Dispatcher<B extends PoolBrowser> {
     const owners = [...e.owners].filter((r) => !r.settled);
     e.owners.clear();
     this.#idle(e);
-    if (this.#closed) this.#retire(e, 'surplus', { quiet: true });
+    // A browser on a named user-data-dir whose create gave up serves nobody else.
+    if (this.#closed || (owners.length === 0 && e.spec.userDataDir !== undefined)) this.#retire(e, 'surplus', { quiet: true });
     else for (const owner of owners) this.#grant(owner, e);
     this.dispatch();
   }

@@ -2,6 +2,7 @@ import { InvalidOptionError } from '../errors.js';
 import { ISOLATION_MODES, type IsolationMode, type ResolvedManagerOptions } from '../options.js';
 import { bool, checkKeys, int, ms } from '../validate.js';
 import { resolveOverrides, type PageOverrides } from './emulation.js';
+import { resolveProfile, type ProfileParams, type ResolvedProfile } from './profile.js';
 import { resolveProxy, type ProxySettings } from './proxy.js';
 import { resolveScreen, type ScreenSize } from './screen.js';
 import { resolveSessionContext, type SessionContext } from './context-state.js';
@@ -63,6 +64,11 @@ export interface CreateSessionParams {
   readonly sessionContext?: SessionContext;
   /** Keep the session's final context when it ends, for `getContext(id)` on the ended session. @default false */
   readonly saveContext?: boolean;
+  /**
+   * Run the session on a profile from `manager.profiles` (Hyperbrowser's `profile`), in a Chrome
+   * of its own ('browser' isolation; another mode given with it is refused). @default none
+   */
+  readonly profile?: ProfileParams;
 }
 
 /** The create parameters with defaults applied. */
@@ -79,9 +85,15 @@ export interface ResolvedCreateParams {
   readonly screen: ScreenSize | undefined;
   readonly sessionContext: SessionContext | undefined;
   readonly saveContext: boolean;
+  readonly profile: ResolvedProfile | undefined;
 }
 
-const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId', 'screen', 'dimensions', 'sessionContext', 'saveContext'] as const satisfies readonly (keyof CreateSessionParams)[];
+const CREATE_PARAM_NAMES = [
+  'timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation',
+  'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId',
+  'screen', 'dimensions', 'sessionContext', 'saveContext',
+  'profile',
+] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
 const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
@@ -108,7 +120,9 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new InvalidOptionError('create.signal', 'an AbortSignal', signal);
   }
-  const mode = isolation(p.isolation, manager.isolation);
+  const asked = isolation(p.isolation, manager.isolation);
+  const profile = resolveProfile(p.profile, p.isolation);
+  const mode = profile ? 'browser' : asked;
   const proxy = resolveProxy(p.proxy, p.proxyUrl);
   if (proxy && mode === 'reset') {
     throw new InvalidOptionError(p.proxy !== undefined ? 'create.proxy' : 'create.proxyUrl', "isolation 'context' or 'browser' (a reset Chrome keeps the proxy it was launched with)", p.proxy ?? p.proxyUrl);
@@ -131,6 +145,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     screen: resolveScreen(p),
     sessionContext: resolveSessionContext(p.sessionContext),
     saveContext: bool('create.saveContext', p.saveContext, false),
+    profile,
   };
 }
 
