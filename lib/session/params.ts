@@ -3,6 +3,7 @@ import { ISOLATION_MODES, type IsolationMode, type ResolvedManagerOptions } from
 import { bool, checkKeys, int, ms } from '../validate.js';
 import { resolveOverrides, type PageOverrides } from './emulation.js';
 import { resolveProxy, type ProxySettings } from './proxy.js';
+import { resolveLiveView, type LiveViewMode } from '../live/mode.js';
 
 /*
  * A create's parameters: the public interface, the resolved form, and their validation.
@@ -47,6 +48,11 @@ export interface CreateSessionParams {
   readonly locale?: string;
   /** The IANA time zone every page of the session sees (e.g. `Asia/Tokyo`). @default the machine's */
   readonly timezoneId?: string;
+  /**
+   * What viewers of `session.liveUrl` may do: `'interactive'` forwards their mouse, wheel and
+   * keyboard to the session's page, `'readonly'` only shows it. @default 'interactive'
+   */
+  readonly liveView?: LiveViewMode;
 }
 
 /** The create parameters with defaults applied. */
@@ -60,9 +66,10 @@ export interface ResolvedCreateParams {
   readonly proxy: ProxySettings | undefined;
   readonly browserURL: boolean;
   readonly overrides: PageOverrides | undefined;
+  readonly liveView: LiveViewMode;
 }
 
-const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId'] as const satisfies readonly (keyof CreateSessionParams)[];
+const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId', 'liveView'] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
 const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
@@ -109,6 +116,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     proxy,
     browserURL: bool('create.browserURL', p.browserURL, false),
     overrides,
+    liveView: resolveLiveView(p.liveView),
   };
 }
 
