@@ -7,6 +7,7 @@ export type { ManagerStats } from './manager.js';
 
 export type { SessionManagerOptions, CreateSessionParams, HeadlessMode, IsolationMode, ProxySettings } from './options.js';
 export type { PageOverrides } from './session/emulation.js';
+export type { LiveViewMode } from './live/mode.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 

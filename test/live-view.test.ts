@@ -140,9 +140,14 @@ async function connect(kind: 'puppeteer' | 'playwright', s: Session): Promise<Cl
   return { page: wrap(ctx.pages()[0]!), newPage: async () => wrap(await ctx.newPage()), disconnect: () => b.close() };
 }
 
-describe.each(['puppeteer', 'playwright'] as const)('through %s', (kind) => {
+describe.each([
+  ['puppeteer', 'reset'],
+  ['playwright', 'reset'],
+  ['puppeteer', 'context'],
+  ['playwright', 'browser'],
+] as const)("through %s, '%s' isolation", (kind, isolation) => {
   it('shows the session page live, clicks and types through the viewer, follows the active tab, and says when the session ended', async () => {
-    const m = manager();
+    const m = manager(isolation);
     const s = await m.create();
     expect(s.liveUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/live\/[\w-]+\?token=[\w-]+$/);
     expect(new URL(s.liveUrl).searchParams.get('token')).not.toBe(new URL(s.wsEndpoint).searchParams.get('token'));
@@ -326,6 +331,18 @@ it('a viewer is no client: the screencast runs only while it is open, it neither
   expect(m.get(s.id).stopReason).toBe('client_disconnected');
   await v3.waitForFunction(() => document.body.dataset.state === 'ended', { timeout: 10_000 });
   expect(events).toEqual(['connected', 'disconnected']);
+
+  // Input through a viewer is no client traffic: the idle rule still applies.
+  const idle = await m.create({ keepAlive: true, idleTimeoutMs: 1_500 });
+  const ws = await rawClick(idle.liveUrl, 10, 10);
+  const moving = setInterval(() => ws.send(JSON.stringify({ type: 'mouse', kind: 'move', x: Math.random(), y: Math.random(), button: 'none', buttons: 0, clickCount: 0, modifiers: 0 })), 100);
+  try {
+    await waitUntil(() => m.get(idle.id).status === 'closed', 10_000, 'the idle timeout');
+  } finally {
+    clearInterval(moving);
+    ws.close();
+  }
+  expect(m.get(idle.id).stopReason).toBe('idle');
 });
 
 it("'context' isolation: the viewer shows only the session's own pages, not those of a session beside it on the same Chrome", async () => {
@@ -360,4 +377,21 @@ it('closing the manager closes every viewer', async () => {
   await m.close();
   await viewer.waitForFunction(() => document.body.dataset.state === 'ended', { timeout: 10_000 });
   expect(await viewer.evaluate(() => document.getElementById('status')?.textContent)).toContain('shutdown');
+});
+
+it('a viewer of a queued session shows it pending, then its page once it is active', async () => {
+  const m = new SessionManager({ minIdle: 0, handleSignals: false, maxConcurrent: 1 });
+  managers.push(m);
+  const first = await m.create();
+  const queued = new Promise<string>((resolve) => m.once('sessionQueued', (info) => resolve(info.liveUrl)));
+  const second = m.create();
+  const liveUrl = await queued;
+  const viewer = await viewerBrowser.newPage();
+  viewers.push(viewer);
+  await viewer.goto(liveUrl);
+  await viewer.waitForFunction(() => document.body.dataset.state === 'pending', { timeout: 10_000 });
+  await m.stop(first.id);
+  const s = await second;
+  expect(s.liveUrl).toBe(liveUrl);
+  await viewer.waitForFunction(() => document.body.dataset.state === 'active' && (document.getElementById('frame')?.naturalWidth ?? 0) > 0, { timeout: 15_000 });
 });

@@ -13,8 +13,8 @@ export interface LiveTarget {
 
 /** Where the bridge sends what viewers see: messages already serialised for the viewer page. */
 export interface BridgeSink {
-  /** A screencast frame (`{"type":"frame",…}`). */
-  frame(message: string): void;
+  /** A screencast frame (`{"type":"frame",…}`); resolves once viewers have taken it (bounded). */
+  frame(message: string): Promise<void>;
   /** The followed tab changed, navigated or closed (`{"type":"tab",…}`). */
   tab(message: string): void;
   /** The connection to Chrome closed (browser gone or {@link LiveBridge.close}). */
@@ -192,9 +192,11 @@ export class LiveBridge {
 
   #onFrame(p: Protocol.Page.ScreencastFrameEvent, sessionId: string | undefined): void {
     if (sessionId === undefined || sessionId !== this.#active?.sessionId) return;
-    void this.#cdp.send('Page.screencastFrameAck', { sessionId: p.sessionId }, { sessionId, timeoutMs: COMMAND_TIMEOUT_MS }).catch(() => {});
     this.#viewport = { width: p.metadata.deviceWidth, height: p.metadata.deviceHeight };
     this.#lastFrame = JSON.stringify({ type: 'frame', data: p.data, width: p.metadata.deviceWidth, height: p.metadata.deviceHeight });
-    this.#sink.frame(this.#lastFrame);
+    // Acked once the viewers have it: Chrome sends the next frame only then.
+    void this.#sink.frame(this.#lastFrame).then(() => {
+      if (!this.#closed) void this.#cdp.send('Page.screencastFrameAck', { sessionId: p.sessionId }, { sessionId, timeoutMs: COMMAND_TIMEOUT_MS }).catch(() => {});
+    });
   }
 }

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
+import { settleWithin } from '../deadline.js';
 import { endpointLog } from '../log.js';
 import type { SessionInfo } from '../session/types.js';
 import { LiveBridge, type LiveTarget, type ViewerInput } from './bridge.js';
@@ -33,6 +34,8 @@ const PING_MS = 10_000;
 const OPEN_TIMEOUT_MS = 10_000;
 /** A viewer that does not complete the close handshake is cut off after this. */
 const CLOSE_GRACE_MS = 500;
+/** A frame is acked (and the next one painted) at the latest this long after it was sent to viewers. */
+const FRAME_WAIT_MS = 1_000;
 /** Frames are skipped for a viewer with this much still unsent. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const PAGE_RE = /^\/live\/([A-Za-z0-9_-]+)\/?$/;
@@ -95,22 +98,19 @@ export class LiveViews {
     return `${this.#origin}/live/${sessionId}?token=${token}`;
   }
 
-  /** Viewers connected to a session now. */
-  viewers(sessionId: string): number {
-    return this.#rooms.get(sessionId)?.viewers.size ?? 0;
-  }
-
   /** Serves the viewer page; false when the path is not the live view's. */
   request(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const m = PAGE_RE.exec(url.pathname);
     if (!m) return false;
-    const text = (status: number, body: string) => res.writeHead(status, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' }).end(body);
-    if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'Method not allowed\n'), true;
     const route = this.#hooks.route(m[1]!);
-    if (!route) return text(404, `No session ${m[1]}\n`), true;
-    if (!tokenMatches(url.searchParams.get('token') ?? '', route.token)) return text(401, 'Wrong or missing token\n'), true;
-    res.writeHead(200, { ...PAGE_HEADERS, 'Content-Length': Buffer.byteLength(VIEWER_HTML) }).end(req.method === 'HEAD' ? undefined : VIEWER_HTML);
+    const [status, body] =
+      req.method !== 'GET' && req.method !== 'HEAD' ? [405, 'Method not allowed\n']
+      : !route ? [404, `No session ${m[1]}\n`]
+      : !tokenMatches(url.searchParams.get('token') ?? '', route.token) ? [401, 'Wrong or missing token\n']
+      : [200, VIEWER_HTML];
+    const headers = status === 200 ? PAGE_HEADERS : { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' };
+    res.writeHead(status, { ...headers, 'Content-Length': Buffer.byteLength(body) }).end(req.method === 'HEAD' ? undefined : body);
     return true;
   }
 
@@ -121,13 +121,16 @@ export class LiveViews {
     if (!m) return false;
     const id = m[1]!;
     const route = this.#hooks.route(id);
-    const refuse = (status: number, text: string) => {
-      endpointLog('refused live view upgrade: %d, session %s', status, id);
-      socket.end(plain(status, text));
-    };
-    if (this.#closed || !route) return refuse(404, `No session ${id}\n`), true;
-    if (!tokenMatches(url.searchParams.get('token') ?? '', route.token)) return refuse(401, 'Wrong or missing token\n'), true;
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#join(id, route, ws));
+    const refused: [number, string] | undefined =
+      this.#closed || !route ? [404, `No session ${id}\n`]
+      : !tokenMatches(url.searchParams.get('token') ?? '', route.token) ? [401, 'Wrong or missing token\n']
+      : undefined;
+    if (refused) {
+      endpointLog('refused live view upgrade: %d, session %s', refused[0], id);
+      socket.end(plain(...refused));
+    } else {
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#join(id, route!, ws));
+    }
     return true;
   }
 
@@ -230,12 +233,19 @@ export class LiveViews {
     );
   }
 
-  #broadcast(room: Room, message: string, droppable = false): void {
+  /**
+   * Sends to every viewer; resolves once each socket has taken it (the screencast acks a frame
+   * only then, so Chrome paints no faster than viewers take), or after {@link FRAME_WAIT_MS}. A
+   * viewer already that far behind misses frames rather than slowing the others down.
+   */
+  #broadcast(room: Room, message: string, droppable = false): Promise<void> {
+    const sent: Promise<void>[] = [];
     for (const ws of room.viewers.keys()) {
       if (ws.readyState !== WebSocket.OPEN) continue;
       if (droppable && ws.bufferedAmount > MAX_BUFFERED_BYTES) continue;
-      ws.send(message);
+      sent.push(new Promise((resolve) => ws.send(message, () => resolve())));
     }
+    return settleWithin(Promise.all(sent), FRAME_WAIT_MS, () => new Error('slow viewer')).promise.then(() => {}, () => {});
   }
 
   #ping(room: Room): void {
