@@ -187,7 +187,7 @@ export class LiveBridge {
       return;
     }
     this.#active = { targetId, sessionId };
-    await this.#cdp.send('Page.startScreencast', { format: 'jpeg', quality: 80, everyNthFrame: 1 }, { sessionId, timeoutMs: COMMAND_TIMEOUT_MS });
+    await this.#cdp.send('Page.startScreencast', { format: 'jpeg', quality: 80, everyNthFrame: 2 }, { sessionId, timeoutMs: COMMAND_TIMEOUT_MS });
   }
 
   #onFrame(p: Protocol.Page.ScreencastFrameEvent, sessionId: string | undefined): void {
