@@ -28,6 +28,9 @@ export type ViewerInput =
   | { type: 'key'; kind: 'down' | 'up' | 'char'; key: string; code: string; keyCode: number; text: string; location: number; modifiers: number }
   | { type: 'text'; text: string };
 
+/** At most ~25 frames a second: plenty to watch, and a screencast costs Chrome CPU per frame. */
+const MIN_FRAME_MS = 40;
+
 const MOUSE_TYPES = { move: 'mouseMoved', down: 'mousePressed', up: 'mouseReleased' } as const;
 
 /**
@@ -187,15 +190,17 @@ export class LiveBridge {
       return;
     }
     this.#active = { targetId, sessionId };
-    await this.#cdp.send('Page.startScreencast', { format: 'jpeg', quality: 80, everyNthFrame: 2 }, { sessionId, timeoutMs: COMMAND_TIMEOUT_MS });
+    await this.#cdp.send('Page.startScreencast', { format: 'jpeg', quality: 80, everyNthFrame: 1 }, { sessionId, timeoutMs: COMMAND_TIMEOUT_MS });
   }
 
   #onFrame(p: Protocol.Page.ScreencastFrameEvent, sessionId: string | undefined): void {
     if (sessionId === undefined || sessionId !== this.#active?.sessionId) return;
     this.#viewport = { width: p.metadata.deviceWidth, height: p.metadata.deviceHeight };
     this.#lastFrame = JSON.stringify({ type: 'frame', data: p.data, width: p.metadata.deviceWidth, height: p.metadata.deviceHeight });
-    // Acked once the viewers have it: Chrome sends the next frame only then.
-    void this.#sink.frame(this.#lastFrame).then(() => {
+    // Acked once the viewers have it, and not before MIN_FRAME_MS: Chrome sends the next frame
+    // only then. (everyNthFrame would lose the one frame a page that does not repaint sends.)
+    const minimum = new Promise((resolve) => setTimeout(resolve, MIN_FRAME_MS).unref());
+    void Promise.all([this.#sink.frame(this.#lastFrame), minimum]).then(() => {
       if (!this.#closed) void this.#cdp.send('Page.screencastFrameAck', { sessionId: p.sessionId }, { sessionId, timeoutMs: COMMAND_TIMEOUT_MS }).catch(() => {});
     });
   }
