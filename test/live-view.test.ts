@@ -12,7 +12,7 @@ import { SessionManager, type IsolationMode, type Session } from '../lib/index.j
 import { chromeEndpoint, startServer, waitUntil, type TestServer } from './helpers.js';
 import { decodePng } from './png.js';
 
-declare const window: { clicks: number };
+declare const window: { clicks: number; scrollY: number };
 declare const document: {
   title: string;
   body: { dataset: Record<string, string | undefined>; style: { background: string } };
@@ -30,6 +30,7 @@ const APP = `<!doctype html><title>app</title>
 <div id="block" style="position:absolute;left:0;top:0;width:400px;height:300px;background:${css(BLUE)}"></div>
 <button id="btn" style="position:absolute;left:450px;top:40px;width:200px;height:80px" onclick="window.clicks++; document.title = 'clicked ' + window.clicks">Click</button>
 <input id="inp" style="position:absolute;left:450px;top:200px;width:250px;height:40px">
+<div style="height:3000px"></div>
 <script>window.clicks = 0</script>`;
 
 let server: TestServer;
@@ -184,6 +185,12 @@ describe.each([
       await waitForColour(viewer, 200, 150, RED, 'the red tab, brought to the front again');
       await second.close();
       await waitForColour(viewer, 200, 150, GREEN, 'the first tab, once the red one closed');
+
+      // The wheel scrolls the page.
+      const mid = await inViewer(viewer, 200, 150);
+      await viewer.mouse.move(mid.x, mid.y);
+      await viewer.mouse.wheel({ deltaY: 500 });
+      expect(await poll(() => client.page.evaluate(() => window.scrollY), (y) => y > 0)).toBeGreaterThan(0);
 
       expect(m.get(s.id).clients).toBe(1);
       await m.stop(s.id);
