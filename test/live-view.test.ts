@@ -4,12 +4,13 @@
  * the viewer, clicks and types through it, and checks what the session's page received. Viewers
  * are not clients: they neither keep a session alive nor end it. Through Puppeteer and Playwright.
  */
-import { chromium, type Page as PwPage } from 'playwright-core';
+import { chromium } from 'playwright-core';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SessionManager, type IsolationMode, type Session } from '../lib/index.js';
-import { chromeEndpoint, startServer, waitUntil, type TestServer } from './helpers.js';
+import { SessionManager, type IsolationMode } from '../lib/index.js';
+import { startServer, waitUntil, type TestServer } from './helpers.js';
+import { connect, pageAttached, poll } from './live-helpers.js';
 import { decodePng } from './png.js';
 
 declare const window: { clicks: number; scrollY: number };
@@ -92,17 +93,6 @@ async function colourAt(viewer: Page, x: number, y: number): Promise<Rgb> {
   return shot.at(p.x, p.y);
 }
 
-/** Polls `fn` every 100 ms until its value passes `ok`; returns the last value (the caller asserts it). */
-async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await fn();
-  while (!ok(v) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    v = await fn();
-  }
-  return v;
-}
-
 const near = (a: Rgb, b: Rgb) => a.every((v, i) => Math.abs(v - b[i]!) <= 30);
 
 async function waitForColour(viewer: Page, x: number, y: number, want: Rgb, what: string): Promise<void> {
@@ -114,31 +104,6 @@ async function waitForColour(viewer: Page, x: number, y: number, want: Rgb, what
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${what}: the viewer shows ${css(seen)} at (${x}, ${y}), expected about ${css(want)}`);
-}
-
-/** What the tests need of a client's page, the same for Puppeteer and Playwright. */
-interface ClientPage {
-  goto(url: string): Promise<unknown>;
-  evaluate<T>(fn: () => T): Promise<T>;
-  bringToFront(): Promise<void>;
-  close(): Promise<void>;
-}
-interface Client {
-  readonly page: ClientPage;
-  newPage(): Promise<ClientPage>;
-  disconnect(): Promise<void>;
-}
-
-async function connect(kind: 'puppeteer' | 'playwright', s: Session): Promise<Client> {
-  if (kind === 'puppeteer') {
-    const b = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint, defaultViewport: null });
-    const [page] = await b.pages();
-    return { page: page!, newPage: () => b.newPage(), disconnect: () => b.disconnect() };
-  }
-  const b = await chromium.connectOverCDP(s.wsEndpoint);
-  const ctx = b.contexts()[0]!;
-  const wrap = (p: PwPage): ClientPage => ({ goto: (u) => p.goto(u), evaluate: (fn) => p.evaluate(fn), bringToFront: () => p.bringToFront(), close: () => p.close() });
-  return { page: wrap(ctx.pages()[0]!), newPage: async () => wrap(await ctx.newPage()), disconnect: () => b.close() };
 }
 
 describe.each([
@@ -290,22 +255,6 @@ it("'readonly' shows the page and ignores input; an interactive session beside i
     await b.disconnect();
   }
 });
-
-/** Whether the manager's live view connection is attached to the session's page (Chrome's own view). */
-async function pageAttached(pid: number): Promise<boolean> {
-  const ws = new WebSocket(chromeEndpoint(pid));
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  try {
-    ws.send(JSON.stringify({ id: 1, method: 'Target.getTargets' }));
-    const reply = await new Promise<{ result: { targetInfos: { type: string; attached: boolean }[] } }>((resolve) => ws.once('message', (d) => resolve(JSON.parse(d.toString()))));
-    return reply.result.targetInfos.some((t) => t.type === 'page' && t.attached);
-  } finally {
-    ws.close();
-  }
-}
 
 it('a viewer is no client: the screencast runs only while it is open, it neither keeps a session alive nor ends it', async () => {
   const m = manager();

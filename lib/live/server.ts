@@ -158,6 +158,7 @@ export class LiveViews {
   }
 
   #join(id: string, route: LiveRoute, ws: WebSocket): void {
+    if (this.#closed) return ws.terminate();
     let room = this.#rooms.get(id);
     if (!room) {
       const timer = setInterval(() => this.#tick(room!), TICK_MS);

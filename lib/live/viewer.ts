@@ -106,6 +106,7 @@ export const VIEWER_HTML = `<!doctype html>
     const text = e.clipboardData ? e.clipboardData.getData('text') : '';
     if (text) send({ type: 'text', text });
   });
+  screen.focus();
 })();
 </script>
 </body>
