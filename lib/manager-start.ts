@@ -37,7 +37,11 @@ export async function startServices(o: ResolvedManagerOptions, host: ServiceHost
     route: (id) => {
       const rt = host.session(id);
       if (!rt) return undefined;
-      const target = () => (rt.browser?.usable ? { wsEndpoint: rt.browser.process.wsEndpoint, contextId: rt.contextId } : undefined);
+      const target = () => {
+        const b = rt.browser;
+        const contextId = rt.contextId;
+        return b?.usable ? { wsEndpoint: b.process.wsEndpoint, contextId, pages: contextId === undefined ? b.pageIds() : b.pageIdsIn(contextId) } : undefined;
+      };
       return { token: rt.record.liveToken, mode: rt.record.liveView, info: () => rt.record.snapshot(), target };
     },
   });

@@ -351,3 +351,44 @@ it('a viewer of a queued session shows it pending, then its page once it is acti
   expect(s.liveUrl).toBe(liveUrl);
   await viewer.waitForFunction(() => document.body.dataset.state === 'active' && (document.getElementById('frame')?.naturalWidth ?? 0) > 0, { timeout: 15_000 });
 });
+
+it('starts on the tab created last and follows a tab activated with Target.activateTarget by a raw CDP client', async () => {
+  const m = manager();
+  const s = await m.create({ keepAlive: true });
+  const b = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint, defaultViewport: null });
+  const raw = new WebSocket(s.wsEndpoint);
+  await new Promise((resolve, reject) => {
+    raw.once('open', resolve);
+    raw.once('error', reject);
+  });
+  try {
+    const [first] = await b.pages();
+    await first!.goto(`${server.origin}/app`);
+    const red = await b.newPage();
+    await red.goto(`${server.origin}/red`);
+    const viewer = await openViewer(s.liveUrl);
+    await waitForColour(viewer, 200, 150, RED, 'the tab opened last');
+    const call = (id: number, method: string, params: object) =>
+      new Promise<{ result: { targetInfos?: { targetId: string; url: string }[] } }>((resolve) => {
+        const on = (d: WebSocket.RawData) => {
+          const msg = JSON.parse(d.toString());
+          if (msg.id !== id) return;
+          raw.off('message', on);
+          resolve(msg);
+        };
+        raw.on('message', on);
+        raw.send(JSON.stringify({ id, method, params }));
+      });
+    const { targetInfos } = (await call(1, 'Target.getTargets', {})).result;
+    const app = targetInfos!.find((t) => t.url.endsWith('/app'))!;
+    await call(2, 'Target.activateTarget', { targetId: app.targetId });
+    await waitForColour(viewer, 200, 150, BLUE, 'the tab activated over CDP');
+    // A viewer opened later starts on the tab activated last, not on the one created last.
+    await viewer.close();
+    const later = await openViewer(s.liveUrl);
+    await waitForColour(later, 200, 150, BLUE, 'the activated tab, in a viewer opened after');
+  } finally {
+    raw.close();
+    await b.disconnect();
+  }
+});

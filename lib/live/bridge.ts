@@ -9,6 +9,8 @@ export interface LiveTarget {
   readonly wsEndpoint: string;
   /** Only pages of this browser context are the session's; undefined: every page of that Chrome. */
   readonly contextId: string | undefined;
+  /** The session's pages, oldest first (Chrome lists them in no such order). */
+  readonly pages: readonly string[];
 }
 
 /** Where the bridge sends what viewers see: messages already serialised for the viewer page. */
@@ -71,8 +73,11 @@ export class LiveBridge {
     });
   }
 
-  /** Connects to Chrome and starts the screencast of the session's active tab; bounded by `timeoutMs`. */
-  static async open(target: LiveTarget, sink: BridgeSink, timeoutMs: number): Promise<LiveBridge> {
+  /**
+   * Connects to Chrome and starts the screencast of the session's active tab: `active`, or else
+   * the page created last. Bounded by `timeoutMs`.
+   */
+  static async open(target: LiveTarget, sink: BridgeSink, timeoutMs: number, active?: string): Promise<LiveBridge> {
     const cdp = await CdpConnection.connect(target.wsEndpoint, timeoutMs);
     const bridge = new LiveBridge(cdp, target.contextId, sink);
     try {
@@ -83,6 +88,9 @@ export class LiveBridge {
       throw err;
     }
     bridge.#ready = true;
+    // Oldest first as the manager saw them created (pages created since then last), the active one last.
+    const rank = (id: string) => (id === active ? Infinity : target.pages.includes(id) ? target.pages.indexOf(id) : target.pages.length);
+    bridge.#pages.sort((a, b) => rank(a) - rank(b));
     bridge.#follow(bridge.#pages.at(-1));
     return bridge;
   }

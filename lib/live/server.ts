@@ -81,6 +81,8 @@ export class LiveViews {
   readonly #hooks: LiveHooks;
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
   readonly #rooms = new Map<string, Room>();
+  /** Per session, the page a client brought to the front last and the pages open then. */
+  readonly #activated = new Map<string, { targetId: string; before: ReadonlySet<string> }>();
   #origin = '';
   #closed = false;
 
@@ -136,18 +138,28 @@ export class LiveViews {
 
   /** The session ended: its viewers are told so and closed, its screencast stops. */
   sessionEnded(sessionId: string): void {
+    this.#activated.delete(sessionId);
     const room = this.#rooms.get(sessionId);
     if (room) this.#end(room, this.#hooks.route(sessionId)?.info());
   }
 
   /** A client brought a page of the session to the front: its viewers follow it. */
   pageActivated(sessionId: string, targetId: string): void {
+    const pages = this.#hooks.route(sessionId)?.target()?.pages;
+    if (pages) this.#activated.set(sessionId, { targetId, before: new Set(pages) });
     this.#rooms.get(sessionId)?.bridge?.activate(targetId);
+  }
+
+  /** The page to show first: the one brought to the front last, unless a page was created since. */
+  #activeAtOpen(sessionId: string, pages: readonly string[]): string | undefined {
+    const a = this.#activated.get(sessionId);
+    return a && pages.includes(a.targetId) && pages.every((p) => a.before.has(p)) ? a.targetId : undefined;
   }
 
   /** Closes every viewer and screencast; resolves once their sockets are closed (bounded). */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#activated.clear();
     const closed: Promise<void>[] = [];
     for (const room of [...this.#rooms.values()]) {
       for (const ws of room.viewers.keys()) closed.push(new Promise((resolve) => ws.once('close', () => resolve())));
@@ -219,7 +231,7 @@ export class LiveViews {
       },
     };
     let bridge: LiveBridge | undefined;
-    LiveBridge.open(target, sink, OPEN_TIMEOUT_MS).then(
+    LiveBridge.open(target, sink, OPEN_TIMEOUT_MS, this.#activeAtOpen(room.id, target.pages)).then(
       (b) => {
         room.opening = false;
         bridge = b;
