@@ -275,7 +275,8 @@ export class LiveViews {
 
   /** Tells every viewer the session is over and closes them. */
   #end(room: Room, info: SessionInfo | undefined): void {
-    const ended = JSON.stringify({ type: 'ended', status: info?.status ?? 'closed', stopReason: info?.stopReason ?? (this.#closed ? 'shutdown' : undefined) });
+    const over = info?.status === 'closed' || info?.status === 'error';
+    const ended = JSON.stringify({ type: 'ended', status: over ? info!.status : 'closed', stopReason: over ? info!.stopReason : this.#closed ? 'shutdown' : undefined });
     this.#dispose(room);
     for (const ws of room.viewers.keys()) {
       if (ws.readyState === WebSocket.OPEN) {
