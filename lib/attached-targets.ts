@@ -60,6 +60,11 @@ export class AttachedTargets {
     }
   }
 
+  /** The target a session the client attached is on. */
+  targetOf(sessionId: string): string | undefined {
+    return this.#sessions.get(sessionId)?.targetId;
+  }
+
   /** The events to send before closing the client, in the order Chrome would send them. */
   farewell(): string[] {
     const out: string[] = [];

@@ -100,6 +100,11 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     return this.#pages.size;
   }
 
+  /** Ids of its open pages, oldest first. */
+  pageIds(): string[] {
+    return [...this.#pages.keys()];
+  }
+
   /** Ids of the pages open in the browser context `contextId`. */
   pageIdsIn(contextId: string): string[] {
     return [...this.#pages].filter(([, c]) => c === contextId).map(([id]) => id);

@@ -54,6 +54,23 @@ export interface EndpointHooks {
   browserCloseRequested(sessionId: string, client: ClientInfo): void;
 }
 
+/**
+ * Routes of their own served on the endpoint's port (the live view, `lib/live/server.ts`): plain
+ * HTTP requests and websocket paths other than the CDP one, told when a session ends.
+ */
+export interface ExtraRoutes {
+  /** Answers `req` and returns true when its path is one of these routes. */
+  request(req: http.IncomingMessage, res: http.ServerResponse): boolean;
+  /** Takes the upgrade and returns true when its path is one of these routes. */
+  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** The session ended: its CDP clients are being disconnected. */
+  sessionEnded(sessionId: string): void;
+  /** A client brought a page to the front (`Page.bringToFront`, `Target.activateTarget`). */
+  pageActivated(sessionId: string, targetId: string): void;
+  /** The endpoint closes. */
+  close(): Promise<void>;
+}
+
 interface Client {
   readonly info: ClientInfo;
   readonly socket: WebSocket;
@@ -68,6 +85,8 @@ const MAX_PAYLOAD = 256 * 1024 * 1024;
 const UPSTREAM_HANDSHAKE_MS = 10_000;
 /** A client that does not complete the close handshake is cut off after this. */
 const CLOSE_GRACE_MS = 500;
+/** How far into a client's message `#noteActivation` looks for its method. */
+const ACTIVATION_HEAD_BYTES = 96;
 const PATH_RE = /^\/devtools\/browser\/([A-Za-z0-9_-]+)$/;
 
 /** Compares tokens without leaking their prefix through timing. */
@@ -96,14 +115,17 @@ export class SessionEndpoint {
   readonly #hooks: EndpointHooks;
   readonly #clients = new Map<string, Set<Client>>();
   readonly #pingTimeoutMs: number;
+  readonly #routes: ExtraRoutes | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #nextClient = 0;
   #port = 0;
 
-  constructor(hooks: EndpointHooks, opts: { pingTimeoutMs: number }) {
+  constructor(hooks: EndpointHooks, opts: { pingTimeoutMs: number; routes?: ExtraRoutes }) {
     this.#hooks = hooks;
     this.#pingTimeoutMs = opts.pingTimeoutMs;
+    this.#routes = opts.routes;
     this.#server = http.createServer((req, res) => {
+      if (this.#routes?.request(req, res)) return;
       res.writeHead(426, { 'Content-Type': 'text/plain' }).end('This endpoint speaks the Chrome DevTools Protocol over websocket only.\n');
     });
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD, perMessageDeflate: false });
@@ -127,6 +149,11 @@ export class SessionEndpoint {
     }
   }
 
+  /** `http://127.0.0.1:PORT`, once listening. */
+  get origin(): string {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
   /** The public URL of a session. */
   urlFor(sessionId: string, token: string): string {
     return `ws://127.0.0.1:${this.#port}/devtools/browser/${sessionId}?token=${token}`;
@@ -134,6 +161,7 @@ export class SessionEndpoint {
 
   /** Closes every client socket of a session (the session ended). Resolves once they are closed. */
   async disconnectAll(sessionId: string, reason: ClientCloseReason = 'session_ended'): Promise<void> {
+    this.#routes?.sessionEnded(sessionId);
     const clients = this.#clients.get(sessionId);
     if (!clients) return;
     const closed: Promise<void>[] = [];
@@ -149,12 +177,14 @@ export class SessionEndpoint {
   /** Stops listening and drops every client. */
   async close(): Promise<void> {
     clearInterval(this.#pingTimer);
+    await this.#routes?.close();
     await Promise.all([...this.#clients.keys()].map((id) => this.disconnectAll(id)));
     this.#wss.close();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
   #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#routes?.upgrade(req, socket, head)) return;
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const m = PATH_RE.exec(url.pathname);
     if (!m) return refuse(socket, 404, 'Unknown path: expected /devtools/browser/<sessionId>?token=<token>\n', 'unknown path');
@@ -217,6 +247,7 @@ export class SessionEndpoint {
         this.#hooks.browserCloseRequested(sessionId, client.info);
         return;
       }
+      if (this.#routes && !isBinary) this.#noteActivation(sessionId, client, data);
       if (upstream.readyState !== WebSocket.OPEN) return;
       if (!scope || isBinary) return upstream.send(data, { binary: isBinary });
       const verdict = scope.fromClient(data.toString());
@@ -277,6 +308,24 @@ export class SessionEndpoint {
       c.socket.close(code, reason);
     }
     setTimeout(() => c.socket.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  /** Tells the routes (the live view) which page a client brought to the front. */
+  #noteActivation(sessionId: string, c: Client, data: RawData): void {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    // Puppeteer and Playwright write the method within the first bytes: look no further.
+    const head = buf.subarray(0, ACTIVATION_HEAD_BYTES).toString('latin1');
+    if (!head.includes('.bringToFront"') && !head.includes('.activateTarget"')) return;
+    let msg: { method?: unknown; sessionId?: unknown; params?: { targetId?: unknown } };
+    try {
+      msg = JSON.parse(buf.toString());
+    } catch {
+      return;
+    }
+    const targetId =
+      msg.method === 'Page.bringToFront' && typeof msg.sessionId === 'string' ? c.targets.targetOf(msg.sessionId)
+      : msg.method === 'Target.activateTarget' ? msg.params?.targetId : undefined;
+    if (typeof targetId === 'string') this.#routes?.pageActivated(sessionId, targetId);
   }
 
   /** Answers a client's `Browser.close` itself; true when the message was one. */

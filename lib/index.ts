@@ -23,6 +23,7 @@ export type {
 export { ProfileStore, defaultProfilesDir } from './profiles/store.js';
 export type { ProfileInfo, ProfileList, CreateProfileParams, ListProfilesParams } from './profiles/store.js';
 export type { ProfileParams } from './session/profile.js';
+export type { LiveViewMode } from './live/mode.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 

@@ -5,6 +5,7 @@
 import { chromeFactory, type PooledBrowser } from './browser.js';
 import { RunDir } from './chrome/runtime.js';
 import { SessionEndpoint } from './endpoint.js';
+import { LiveViews } from './live/server.js';
 import type { SessionManagerEvents } from './events.js';
 import type { ResolvedManagerOptions } from './options.js';
 import { Dispatcher } from './pool/dispatcher.js';
@@ -15,6 +16,7 @@ export interface Started {
   readonly run: RunDir;
   readonly endpoint: SessionEndpoint;
   readonly dispatcher: Dispatcher<PooledBrowser>;
+  readonly live: LiveViews;
 }
 
 /** What the services need from their manager. */
@@ -31,6 +33,18 @@ export async function startServices(o: ResolvedManagerOptions, host: ServiceHost
     onWatchdogRestart: (e) => host.emit('watchdogRestarted', e),
   });
   run.reapOrphans();
+  const live = new LiveViews({
+    route: (id) => {
+      const rt = host.session(id);
+      if (!rt) return undefined;
+      const target = () => {
+        const b = rt.browser;
+        const contextId = rt.contextId;
+        return b?.usable ? { wsEndpoint: b.process.wsEndpoint, contextId, pages: contextId === undefined ? b.pageIds() : b.pageIdsIn(contextId) } : undefined;
+      };
+      return { token: rt.record.liveToken, mode: rt.record.liveView, info: () => rt.record.snapshot(), target };
+    },
+  });
   const endpoint = new SessionEndpoint(
     {
       route: (id) => {
@@ -46,10 +60,11 @@ export async function startServices(o: ResolvedManagerOptions, host: ServiceHost
       clientContextCreated: (id, contextId) => host.session(id)?.clientContextCreated(contextId),
       browserCloseRequested: (id) => void host.session(id)?.end('browser_closed'),
     },
-    { pingTimeoutMs: o.clientPingTimeoutMs },
+    { pingTimeoutMs: o.clientPingTimeoutMs, routes: live },
   );
   try {
     await endpoint.listen();
+    live.origin = endpoint.origin;
   } catch (err) {
     await run.destroy();
     throw err;
@@ -65,5 +80,5 @@ export async function startServices(o: ResolvedManagerOptions, host: ServiceHost
     },
     o.clock,
   );
-  return { run, endpoint, dispatcher };
+  return { run, endpoint, dispatcher, live };
 }

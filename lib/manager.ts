@@ -126,8 +126,9 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     const onUserAbort = () => rt.abort.abort(abortError(p.signal!.reason));
     p.signal?.addEventListener('abort', onUserAbort, { once: true });
     try {
-      const { endpoint, dispatcher, run } = await this.#start();
+      const { endpoint, dispatcher, run, live } = await this.#start();
       rt.record.wsEndpoint = endpoint.urlFor(rt.id, rt.record.token);
+      rt.record.liveUrl = live.urlFor(rt.id, rt.record.liveToken);
       const proxy = p.proxy ? await openProxy(p.proxy) : undefined;
       if (proxy) rt.onEnd(() => proxy.close());
       // Told once, whether the create waits for its profile, for a slot, or both.

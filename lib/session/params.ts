@@ -6,6 +6,7 @@ import { resolveProfile, type ProfileParams, type ResolvedProfile } from './prof
 import { resolveProxy, type ProxySettings } from './proxy.js';
 import { resolveScreen, type ScreenSize } from './screen.js';
 import { resolveSessionContext, type SessionContext } from './context-state.js';
+import { resolveLiveView, type LiveViewMode } from '../live/mode.js';
 
 /*
  * A create's parameters: the public interface, the resolved form, and their validation.
@@ -69,6 +70,11 @@ export interface CreateSessionParams {
    * of its own ('browser' isolation; another mode given with it is refused). @default none
    */
   readonly profile?: ProfileParams;
+  /**
+   * What viewers of `session.liveUrl` may do: `'interactive'` forwards their mouse, wheel and
+   * keyboard to the session's page, `'readonly'` only shows it. @default 'interactive'
+   */
+  readonly liveView?: LiveViewMode;
 }
 
 /** The create parameters with defaults applied. */
@@ -86,6 +92,7 @@ export interface ResolvedCreateParams {
   readonly sessionContext: SessionContext | undefined;
   readonly saveContext: boolean;
   readonly profile: ResolvedProfile | undefined;
+  readonly liveView: LiveViewMode;
 }
 
 const CREATE_PARAM_NAMES = [
@@ -93,6 +100,7 @@ const CREATE_PARAM_NAMES = [
   'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId',
   'screen', 'dimensions', 'sessionContext', 'saveContext',
   'profile',
+  'liveView',
 ] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
@@ -146,6 +154,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     sessionContext: resolveSessionContext(p.sessionContext),
     saveContext: bool('create.saveContext', p.saveContext, false),
     profile,
+    liveView: resolveLiveView(p.liveView),
   };
 }
 

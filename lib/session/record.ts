@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { LiveViewMode } from '../live/mode.js';
 import type { IsolationMode } from '../options.js';
 import type { ResolvedCreateParams } from './params.js';
 import type { SessionInfo, SessionStatus, StopReason } from './types.js';
@@ -11,6 +12,10 @@ export class SessionRecord {
   readonly id = crypto.randomUUID();
   /** The endpoint secret: 24 random bytes, URL-safe. */
   readonly token = crypto.randomBytes(24).toString('base64url');
+  /** The live view's secret, apart from `token`: a viewer's URL gives no CDP access. */
+  readonly liveToken = crypto.randomBytes(24).toString('base64url');
+  /** What live viewers may do. */
+  readonly liveView: LiveViewMode;
   readonly createdAt: number;
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -18,6 +23,8 @@ export class SessionRecord {
   status: SessionStatus = 'pending';
   keepAlive: boolean;
   wsEndpoint = '';
+  /** The live view page, with `liveToken`. */
+  liveUrl = '';
   /** HTTP discovery URL, when the create asked for one. */
   browserURL: string | undefined;
   startedAt: number | undefined;
@@ -38,6 +45,7 @@ export class SessionRecord {
     this.idleTimeoutMs = params.idleTimeoutMs;
     this.keepAlive = params.keepAlive;
     this.isolation = params.isolation;
+    this.liveView = params.liveView;
   }
 
   /** True once the session is `closed` or `error`. */
@@ -54,6 +62,7 @@ export class SessionRecord {
       createdAt: iso(this.createdAt),
       startedAt: iso(this.startedAt),
       wsEndpoint: this.wsEndpoint,
+      liveUrl: this.liveUrl,
       browserURL: this.status === 'active' ? this.browserURL : undefined,
       timeoutMs: this.timeoutMs,
       expiresAt: iso(this.expiresAt),

@@ -56,6 +56,12 @@ export interface SessionInfo {
   readonly startedAt?: string;
   /** The CDP websocket URL for `puppeteer.connect({ browserWSEndpoint })` or `chromium.connectOverCDP()`; carries the session's token. */
   readonly wsEndpoint: string;
+  /**
+   * `http://127.0.0.1:PORT/live/<id>?token=<secret>`: a page that shows the session's current tab
+   * live and, unless `liveView: 'readonly'`, passes mouse and keyboard input to it. Its token is
+   * not the CDP one. Viewers are not clients: they never keep a session alive nor end it.
+   */
+  readonly liveUrl: string;
   /** `http://127.0.0.1:PORT` serving `/json/version` for this session, while active (`create({ browserURL: true })`). */
   readonly browserURL?: string;
   /** The session's lifetime, from `startedAt`. */
