@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import { CdpConnection } from './cdp.js';
-import { launchChrome, type ChromeProcess, type ExitInfo, type LaunchSpec } from './chrome/launch.js';
+import { launchChrome, type ExitInfo, type LaunchSpec } from './chrome/launch.js';
 import type { RunDir } from './chrome/runtime.js';
 import { ChromeSessionsError, LaunchError } from './errors.js';
 import type { BrowserFactory, PoolBrowser } from './pool/types.js';
+import type { BrowserProcess } from './providers/process.js';
 import { resetBrowser, windowBoundsAtLaunch, type WindowBounds } from './reset.js';
 import type { PageOverrides } from './session/emulation.js';
 
@@ -36,7 +37,8 @@ export function processGroupRssBytes(pgid: number): number {
  * so it is killed, and its exit ends whatever session it served.
  */
 export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] }> implements PoolBrowser {
-  readonly process: ChromeProcess;
+  /** A local Chrome process or a Grid session. */
+  readonly process: BrowserProcess;
   readonly cdp: CdpConnection;
   /** Its window's bounds at launch; the reset gives them back to the page it keeps. */
   windowBounds: WindowBounds | undefined;
@@ -50,7 +52,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   #emulation: Promise<CdpConnection> | undefined;
   #userAgent: string | undefined;
 
-  private constructor(proc: ChromeProcess, cdp: CdpConnection) {
+  private constructor(proc: BrowserProcess, cdp: CdpConnection) {
     super();
     this.process = proc;
     this.cdp = cdp;
@@ -72,7 +74,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
    * Connects the manager's CDP connection and starts tracking pages. On failure the process is
    * closed and the error is a {@link LaunchError}.
    */
-  static async attach(proc: ChromeProcess, timeoutMs: number): Promise<PooledBrowser> {
+  static async attach(proc: BrowserProcess, timeoutMs: number): Promise<PooledBrowser> {
     try {
       const cdp = await CdpConnection.connect(proc.wsEndpoint, timeoutMs);
       const browser = new PooledBrowser(proc, cdp);
@@ -207,6 +209,8 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
       await this.cdp.send('Browser.getVersion', {}, { timeoutMs });
       return true;
     } catch {
+      // A remote browser may be gone rather than hung: its provider knows (it then reports the exit).
+      await this.process.probe?.();
       return false;
     }
   }
@@ -216,7 +220,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   }
 
   rssBytes(): number {
-    return processGroupRssBytes(this.pid);
+    return this.process.rssBytes ? this.process.rssBytes() : processGroupRssBytes(this.pid);
   }
 
   /** Kills the process group at once (a hung browser). */

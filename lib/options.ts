@@ -5,6 +5,7 @@ import { InvalidOptionError } from './errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { bool, checkKeys, int, ms, str } from './validate.js';
+import { resolveProvider, type BrowserProvider } from './providers/resolve.js';
 
 export type { ProxySettings } from './session/proxy.js';
 export type { CreateSessionParams } from './session/params.js';
@@ -75,7 +76,7 @@ export interface SessionManagerOptions {
    * @default true
    */
   readonly handleSignals?: boolean;
-  /** Warm browsers kept launched and waiting beyond the active ones. @default 1 */
+  /** Warm browsers kept launched and waiting beyond the active ones. @default 1 (0 with a `seleniumGrid` provider: a spare holds a Grid slot) */
   readonly minIdle?: number;
   /** How sessions are kept apart: `'reset'`, `'context'` or `'browser'` ({@link IsolationMode}). @default 'reset' */
   readonly isolation?: IsolationMode;
@@ -105,6 +106,8 @@ export interface SessionManagerOptions {
   readonly runtimeDir?: string;
   /** Time source for timeouts; tests inject a fake. @default the system clock */
   readonly clock?: Clock;
+  /** Where sessions' browsers come from: `localChrome()` or `seleniumGrid({ url })` (README, "Past one machine"). @default localChrome() */
+  readonly provider?: BrowserProvider;
 }
 
 /** Options with every default filled in. */
@@ -175,7 +178,7 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   clientPingTimeoutMs: (o) => ms('clientPingTimeoutMs', o.clientPingTimeoutMs, 10_000, 0),
   healthCheckIntervalMs: (o) => ms('healthCheckIntervalMs', o.healthCheckIntervalMs, 5_000, 0),
   handleSignals: (o) => bool('handleSignals', o.handleSignals, true),
-  minIdle: (o) => int('minIdle', o.minIdle, 1, 0),
+  minIdle: (o) => int('minIdle', o.minIdle, MANAGER_OPTIONS.provider(o).kind === 'selenium-grid' ? 0 : 1, 0),
   reuse: (o) => bool('reuse', o.reuse, true),
   isolation: (o) => {
     const reuse = MANAGER_OPTIONS.reuse(o);
@@ -192,6 +195,7 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   maxQueue: (o) => int('maxQueue', o.maxQueue, Infinity, 0, Number.MAX_SAFE_INTEGER, true),
   queueTimeoutMs: (o) => ms('queueTimeoutMs', o.queueTimeoutMs, 0, 0),
   runtimeDir: (o) => str('runtimeDir', o.runtimeDir) ?? defaultRuntimeDir(),
+  provider: (o) => resolveProvider(o.provider),
   clock: (o) => {
     const clock = (o.clock ?? systemClock) as Clock;
     if (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {

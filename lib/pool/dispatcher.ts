@@ -239,6 +239,7 @@ export class Dispatcher<B extends PoolBrowser> {
   #settle(req: PendingCreate<B>, err: Error): void {
     if (req.settled) return;
     req.launch?.owners.delete(req);
+    if (this.#opts.abandonLaunches && req.launch?.state === 'launching' && req.launch.owners.size === 0) req.launch.abortLaunch?.(err);
     req.launch = undefined;
     this.#remove(req);
     req.reject(err);
@@ -259,6 +260,7 @@ export class Dispatcher<B extends PoolBrowser> {
     const t0 = performance.now();
     poolLog('launch started: %s', owner ? 'for a create' : 'spare');
     const ac = new AbortController();
+    e.abortLaunch = (reason) => ac.abort(reason);
     const onClose = () => ac.abort(this.#closeLaunches.signal.reason);
     this.#closeLaunches.signal.addEventListener('abort', onClose, { once: true });
     const launching = this.#factory.launch(spec, ac.signal);

@@ -76,6 +76,7 @@ export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrow
  * cleanups already registered with `rt.onEnd` undo what was done.
  */
 export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, p: ResolvedCreateParams): Promise<void> {
+  rt.record.gridSessionId = lease.browser.process.gridSessionId;
   if (p.overrides) await applyOverrides(rt, lease, contextId, p.overrides);
   if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
 }
