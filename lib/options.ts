@@ -78,7 +78,7 @@ export interface SessionManagerOptions {
   readonly handleSignals?: boolean;
   /** Warm browsers kept launched and waiting beyond the active ones. @default 1 (0 with a `seleniumGrid` provider: a spare holds a Grid slot) */
   readonly minIdle?: number;
-  /** How sessions are kept apart: `'reset'`, `'context'` or `'browser'` ({@link IsolationMode}). @default 'reset' */
+  /** How sessions are kept apart: `'reset'`, `'context'` or `'browser'` ({@link IsolationMode}). @default 'reset' ('browser' with a `seleniumGrid` provider) */
   readonly isolation?: IsolationMode;
   /** In `'context'` isolation, most sessions sharing one Chrome at once (a crash of that Chrome ends them all). @default 32 */
   readonly sessionsPerBrowser?: number;
@@ -182,7 +182,8 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   reuse: (o) => bool('reuse', o.reuse, true),
   isolation: (o) => {
     const reuse = MANAGER_OPTIONS.reuse(o);
-    if (o.isolation === undefined) return reuse ? 'reset' : 'browser';
+    // A Grid session kept for reuse holds a Grid slot: with a Grid, reuse is asked for by name.
+    if (o.isolation === undefined) return reuse && !(o.reuse === undefined && MANAGER_OPTIONS.provider(o).kind === 'selenium-grid') ? 'reset' : 'browser';
     if (!ISOLATION_MODES.includes(o.isolation as IsolationMode)) throw new InvalidOptionError('isolation', ISOLATION_MODES.map((m) => `'${m}'`).join(' | '), o.isolation);
     if (!reuse && o.isolation !== 'browser') throw new InvalidOptionError('reuse', `true or absent with isolation '${String(o.isolation)}' (reuse: false means isolation 'browser')`, o.reuse);
     return o.isolation as IsolationMode;

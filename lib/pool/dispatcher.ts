@@ -1,6 +1,6 @@
 import type { ExitInfo, LaunchSpec } from '../chrome/launch.js';
 import type { Clock } from '../clock.js';
-import { LaunchError, ManagerClosedError, QueueFullError } from '../errors.js';
+import { CreateAbortedError, LaunchError, ManagerClosedError, QueueFullError } from '../errors.js';
 import { settleWithin } from '../deadline.js';
 import { poolLog, since } from '../log.js';
 import { PendingCreate, PoolEntry, abortError, aliveIn, countIn, launchError, poolKey, poolStats, recycleReason, roomIn, slotsTaken, type Lease } from './entries.js';
@@ -162,7 +162,11 @@ export class Dispatcher<B extends PoolBrowser> {
     /** Browsers being reset that earlier creates in this pass will wait for, per key. */
     const claimed = new Map<string, number>();
     for (const req of [...this.#pending]) {
-      if (req.launch) continue;
+      if (req.launch) {
+        // A Grid launch may wait in Grid's queue behind our own idle browsers: take one of those.
+        if (this.#opts.abandonLaunches && req.launch.state === 'launching') this.#switchToFree(req);
+        continue;
+      }
       if (slots >= this.#opts.maxConcurrent) break;
       const free = this.#takeFree(req.key);
       if (free) {
@@ -227,6 +231,16 @@ export class Dispatcher<B extends PoolBrowser> {
     this.#remove(req);
     poolLog('browser granted: pid %d', lease.browser.pid);
     req.resolve(lease);
+  }
+
+  /** Hands `req` a free browser instead of the launch it waits for, which is abandoned if no one else waits for it. */
+  #switchToFree(req: PendingCreate<B>): void {
+    const free = this.#takeFree(req.key);
+    const launch = req.launch;
+    if (!free || !launch) return;
+    launch.owners.delete(req);
+    this.#grant(req, free);
+    if (launch.owners.size === 0) launch.abortLaunch?.(new CreateAbortedError('a browser became free first'));
   }
 
   #own(req: PendingCreate<B>, e: PoolEntry<B>): void {

@@ -79,7 +79,8 @@ export class GridSession implements BrowserProcess {
     try {
       r = await webdriver(t.base, 'POST', '/session', { body, timeoutMs, signal, headers: t.headers });
     } catch (err) {
-      await deleteTagged(t, tag);
+      // In the background: the create has its answer now; the watch is bounded and keeps no timer alive.
+      void deleteTagged(t, tag);
       if (signal.aborted) throw signal.reason instanceof ChromeSessionsError ? signal.reason : new CreateAbortedError('cancelled while Grid queued the request', { cause: signal.reason });
       throw new LaunchError(`Selenium Grid did not create a session: ${(err as Error).message}`, t.base, '', { cause: err });
     }
@@ -115,14 +116,16 @@ export class GridSession implements BrowserProcess {
   }
 
   /**
-   * One heartbeat: a WebDriver command that needs no window (`GET /session/<id>/timeouts`). It
-   * resets Grid's idle clock; `invalid session id` means the session is gone.
+   * One heartbeat: a WebDriver command that asks Chrome but needs no current window
+   * (`GET /session/<id>/window/handles`). It resets Grid's idle clock; `invalid session id` means
+   * the session is gone: chromedriver answers so at once when its Chrome died, whereas a command
+   * it answers alone (`/timeouts`) succeeds for a dead Chrome.
    */
   probe(): Promise<void> {
     if (!this.alive) return Promise.resolve();
     this.#probing ??= (async () => {
       try {
-        const r = await webdriver(this.#t.base, 'GET', `/session/${this.gridSessionId}/timeouts`, { timeoutMs: this.#t.requestTimeoutMs, headers: this.#t.headers });
+        const r = await webdriver(this.#t.base, 'GET', `/session/${this.gridSessionId}/window/handles`, { timeoutMs: this.#t.requestTimeoutMs, headers: this.#t.headers });
         this.#misses = 0;
         if (r.status === 404 || wdError(r) === 'invalid session id') this.#gone(`the Grid no longer has the session (${wdMessage(r)})`);
       } catch (err) {
@@ -180,6 +183,6 @@ async function deleteTagged(t: GridTarget, tag: string): Promise<void> {
       await webdriver(t.base, 'DELETE', `/session/${found.sessionId}`, { timeoutMs: t.requestTimeoutMs, headers: t.headers }).catch(() => {});
       return;
     }
-    await new Promise((r) => setTimeout(r, CANCEL_POLL_MS));
+    await new Promise((r) => setTimeout(r, CANCEL_POLL_MS).unref());
   }
 }

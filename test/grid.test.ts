@@ -1,0 +1,232 @@
+/**
+ * Sessions on a real Selenium Grid 4 on loopback: a hub and two nodes (127.0.0.2, 127.0.0.3), one
+ * Chrome slot each, Grid's `--session-timeout` at 10 s (so the heartbeat has something to prove).
+ * Each test ends with the Grid empty: every Grid session our managers made is gone from `/status`.
+ */
+import puppeteer from 'puppeteer-core';
+import { chromium } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CreateAbortedError, SessionManager, seleniumGrid, type SessionInfo, type SessionManagerOptions, type SeleniumGridOptions } from '../lib/index.js';
+import { REQUEST_TAG } from '../lib/providers/grid.js';
+import { CHROMIUM, startGrid, type GridCluster } from './grid-cluster.js';
+import { groupMembers, nextEvent, startServer, waitUntil, type TestServer } from './helpers.js';
+
+const SESSION_TIMEOUT_S = 10;
+let grid: GridCluster;
+let server: TestServer;
+
+beforeAll(async () => {
+  [grid, server] = await Promise.all([startGrid({ sessionTimeoutS: SESSION_TIMEOUT_S }), startServer()]);
+}, 120_000);
+afterAll(async () => {
+  await Promise.all([grid?.stop(), server?.close()]);
+}, 30_000);
+
+const managers: SessionManager[] = [];
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((m) => m.close()));
+  await waitFor(async () => (await grid.sessions()).length === 0, 20_000, 'the Grid to be empty after close()');
+  expect(await grid.queue()).toEqual([]);
+}, 40_000);
+
+function manager(opts: SessionManagerOptions = {}, grid_: Partial<SeleniumGridOptions> = {}): SessionManager {
+  const provider = seleniumGrid({ url: grid.url, capabilities: { 'goog:chromeOptions': { binary: CHROMIUM } }, heartbeatIntervalMs: 2_000, ...grid_ });
+  const m = new SessionManager({
+    provider,
+    // The nodes run as this user; Chrome refuses its sandbox as root.
+    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
+    handleSignals: false,
+    clientPingTimeoutMs: 0,
+    maxConcurrent: 3,
+    launchTimeoutMs: 60_000,
+    ...opts,
+  });
+  managers.push(m);
+  return m;
+}
+
+async function waitFor(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function nodeOf(s: SessionInfo): Promise<string | undefined> {
+  return (await grid.sessions()).find((g) => g.sessionId === s.gridSessionId)?.node;
+}
+
+/** Waits until the Grid no longer lists the Grid session that served `s`. */
+async function goneFromGrid(gridSessionId: string | undefined): Promise<void> {
+  expect(gridSessionId).toBeTruthy();
+  await waitFor(async () => !(await grid.sessions()).some((g) => g.sessionId === gridSessionId), 15_000, `Grid session ${gridSessionId} to end`);
+}
+
+describe('sessions on Selenium Grid', () => {
+  it('two sessions land on different nodes, each a Grid session on /status', async () => {
+    const m = manager();
+    const [a, b] = await Promise.all([m.create(), m.create()]);
+    expect(a.isolation).toBe('browser');
+    const nodes = [await nodeOf(a), await nodeOf(b)];
+    expect(nodes.every((n) => grid.nodes.includes(n!))).toBe(true);
+    expect(new Set(nodes).size).toBe(2);
+    expect(a.wsEndpoint).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/devtools\/browser\//);
+  });
+
+  it('puppeteer-core and playwright-core work through wsEndpoint; the first tab is about:blank', async () => {
+    const m = manager();
+    const [a, b] = await Promise.all([m.create(), m.create()]);
+    const pb = await puppeteer.connect({ browserWSEndpoint: a.wsEndpoint, defaultViewport: null });
+    const [page] = await pb.pages();
+    expect(page!.url()).toBe('about:blank');
+    await page!.goto(`${server.origin}/title/via-grid`);
+    expect(await page!.title()).toBe('via-grid');
+    const pw = await chromium.connectOverCDP(b.wsEndpoint);
+    const pwPage = pw.contexts()[0]!.pages()[0]!;
+    expect(pwPage.url()).toBe('about:blank');
+    await pwPage.goto(`${server.origin}/title/playwright-grid`);
+    expect(await pwPage.title()).toBe('playwright-grid');
+    await Promise.all([pb.disconnect(), pw.close()]);
+  });
+
+  it('a third create is pending while Grid queues it, and becomes active on the node a stop frees', async () => {
+    const m = manager();
+    const [a] = await Promise.all([m.create(), m.create()]);
+    const nodeA = await nodeOf(a);
+    let settled = false;
+    const third = m.create().finally(() => (settled = true));
+    await waitFor(async () => (await grid.queue()).length === 1, 10_000, "the third request in Grid's queue");
+    expect(m.list({ status: 'pending' }).totalCount).toBe(1);
+    expect(m.stats()).toMatchObject({ active: 2, pending: 1 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(settled).toBe(false);
+    await m.stop(a.id);
+    await goneFromGrid(a.gridSessionId);
+    const c = await third;
+    expect(c.status).toBe('active');
+    expect(await nodeOf(c)).toBe(nodeA);
+  });
+
+  it("a cancelled pending create leaves nothing in Grid's queue nor a session behind", async () => {
+    const m = manager();
+    await Promise.all([m.create(), m.create()]);
+    const ac = new AbortController();
+    const third = m.create({ signal: ac.signal });
+    await waitFor(async () => (await grid.queue()).some((q) => typeof q[REQUEST_TAG] === 'string'), 10_000, "the request in Grid's queue");
+    ac.abort();
+    await expect(third).rejects.toBeInstanceOf(CreateAbortedError);
+    await waitFor(async () => (await grid.queue()).length === 0, 10_000, "Grid's queue to drop the request");
+    // Slots free up: a request still alive somewhere would now become a session.
+    await m.releaseAll();
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await grid.sessions()).toEqual([]);
+  });
+
+  it('each lifecycle rule ends its Grid session: disconnect, keepAlive then timeout, timeout, extend, Browser.close, stop, releaseAll', async () => {
+    const m = manager();
+    const closed = (s: SessionInfo) => nextEvent<[SessionInfo]>(m, 'sessionClosed', (x) => x.id === s.id, 20_000).then(([x]) => x);
+
+    const disc = await m.create();
+    const whenDisc = closed(disc);
+    await (await puppeteer.connect({ browserWSEndpoint: disc.wsEndpoint })).disconnect();
+    expect((await whenDisc).stopReason).toBe('client_disconnected');
+    await goneFromGrid(disc.gridSessionId);
+
+    const kept = await m.create({ keepAlive: true, timeoutMs: 3_000 });
+    const whenKept = closed(kept);
+    await (await puppeteer.connect({ browserWSEndpoint: kept.wsEndpoint })).disconnect();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(m.get(kept.id).status).toBe('active');
+    expect((await grid.sessions()).some((g) => g.sessionId === kept.gridSessionId)).toBe(true);
+    expect((await whenKept).stopReason).toBe('timeout');
+    await goneFromGrid(kept.gridSessionId);
+
+    const [short, extended] = await Promise.all([m.create({ timeoutMs: 1_500 }), m.create({ timeoutMs: 1_500 })]);
+    m.extend(extended.id, 3_000);
+    const [s1, s2] = await Promise.all([closed(short), closed(extended)]);
+    expect([s1.stopReason, s2.stopReason]).toEqual(['timeout', 'timeout']);
+    expect(Date.parse(s2.closedAt!) - Date.parse(s1.closedAt!)).toBeGreaterThan(2_000);
+    await Promise.all([goneFromGrid(short.gridSessionId), goneFromGrid(extended.gridSessionId)]);
+
+    const bc = await m.create();
+    const whenBc = closed(bc);
+    await (await puppeteer.connect({ browserWSEndpoint: bc.wsEndpoint })).close();
+    expect((await whenBc).stopReason).toBe('browser_closed');
+    await goneFromGrid(bc.gridSessionId);
+
+    const st = await m.create();
+    await st.stop();
+    expect(m.get(st.id).stopReason).toBe('stopped');
+    await goneFromGrid(st.gridSessionId);
+
+    const [r1, r2] = await Promise.all([m.create(), m.create()]);
+    expect(await m.releaseAll()).toBe(2);
+    await Promise.all([goneFromGrid(r1.gridSessionId), goneFromGrid(r2.gridSessionId)]);
+  }, 90_000);
+
+  it('a Chrome SIGKILLed on its node ends the session as crashed, and its Grid session with it', async () => {
+    const m = manager();
+    const s = await m.create();
+    expect(s.browserPid).toBeGreaterThan(0);
+    // Only a Chrome of our own cluster: the pid is a member of one of its nodes' process groups.
+    expect(grid.groups.some((g) => groupMembers(g).includes(s.browserPid!))).toBe(true);
+    const whenClosed = nextEvent<[SessionInfo]>(m, 'sessionClosed', (x) => x.id === s.id, 20_000);
+    process.kill(s.browserPid!, 'SIGKILL');
+    const [info] = await whenClosed;
+    expect(info).toMatchObject({ status: 'error', stopReason: 'crashed' });
+    await goneFromGrid(s.gridSessionId);
+  });
+
+  it('a screenshot of over 5 MB passes through the Grid and the endpoint', async () => {
+    const m = manager();
+    const s = await m.create();
+    const b = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint, defaultViewport: null });
+    const [page] = await b.pages();
+    await page!.setViewport({ width: 2000, height: 2000 });
+    // Noise does not compress: a 2000x2000 PNG of it is ~12 MB.
+    await page!.setContent('<body style="margin:0"><canvas id=c width=2000 height=2000></canvas><script>const x=c.getContext("2d");const d=x.createImageData(2000,2000);for(let i=0;i<d.data.length;i++)d.data[i]=i%4===3?255:Math.random()*256;x.putImageData(d,0,0)</script>');
+    const png = await page!.screenshot({ type: 'png', encoding: 'base64' });
+    expect(png.length).toBeGreaterThan(5 * 1024 * 1024);
+    await b.disconnect();
+  });
+
+  it("reuse with a reset works over se:cdp: the next session gets the same Grid session, clean", async () => {
+    const m = manager({ isolation: 'reset', maxConcurrent: 1 });
+    const first = await m.create();
+    const b1 = await puppeteer.connect({ browserWSEndpoint: first.wsEndpoint, defaultViewport: null });
+    const [p1] = await b1.pages();
+    await p1!.goto(`${server.origin}/title/one`);
+    await p1!.evaluate(() => {
+      document.cookie = 'left=behind; max-age=3600';
+      localStorage.setItem('left', 'behind');
+    });
+    await b1.newPage();
+    await b1.disconnect();
+    await waitUntil(() => m.get(first.id).status === 'closed', 10_000, 'the first session to end');
+    const second = await m.create();
+    expect(second.gridSessionId).toBe(first.gridSessionId);
+    const b2 = await puppeteer.connect({ browserWSEndpoint: second.wsEndpoint, defaultViewport: null });
+    const pages = await b2.pages();
+    expect(pages.map((p) => p.url())).toEqual(['about:blank']);
+    await pages[0]!.goto(`${server.origin}/title/two`);
+    expect(await pages[0]!.evaluate(() => [document.cookie, localStorage.getItem('left')])).toEqual(['', null]);
+    await b2.disconnect();
+    expect(m.stats().resets).toBeGreaterThanOrEqual(1);
+  });
+
+  it("the heartbeat keeps a CDP-only session past Grid's --session-timeout; without it Grid reaps the session", async () => {
+    const withBeat = manager({ maxConcurrent: 1 });
+    const without = manager({ maxConcurrent: 1, healthCheckIntervalMs: 0 }, { heartbeatIntervalMs: 0 });
+    const [a, b] = await Promise.all([withBeat.create({ keepAlive: true }), without.create({ keepAlive: true })]);
+    const client = await puppeteer.connect({ browserWSEndpoint: a.wsEndpoint, defaultViewport: null });
+    const [page] = await client.pages();
+    // Grid checks for idle sessions every 30 s: 10 s idle plus one full check period, and a margin.
+    const deadline = Date.now() + (SESSION_TIMEOUT_S + 30 + 5) * 1000;
+    await waitFor(async () => !(await grid.sessions()).some((g) => g.sessionId === b.gridSessionId), deadline - Date.now(), 'Grid to reap the session without heartbeat');
+    expect((await grid.sessions()).some((g) => g.sessionId === a.gridSessionId)).toBe(true);
+    expect(await page!.evaluate(() => 6 * 7)).toBe(42);
+    expect(withBeat.get(a.id).status).toBe('active');
+    await client.disconnect();
+  }, 70_000);
+});
