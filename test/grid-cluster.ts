@@ -66,9 +66,10 @@ async function json(url: string, init?: RequestInit): Promise<Record<string, unk
 
 /**
  * Starts a hub and one node per host in `nodeHosts`, each with `maxSessions` Chrome slots and
- * Grid's `--session-timeout` of `sessionTimeoutS`; resolves once every node is registered and up.
+ * Grid's `--session-timeout` of `sessionTimeoutS` (`hubArgs` go to the hub); resolves once every
+ * node is registered and up.
  */
-export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTimeoutS?: number; maxSessions?: number; readyTimeoutMs?: number } = {}): Promise<GridCluster> {
+export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTimeoutS?: number; maxSessions?: number; readyTimeoutMs?: number; hubArgs?: readonly string[] } = {}): Promise<GridCluster> {
   const hosts = opts.nodeHosts ?? ['127.0.0.2', '127.0.0.3'];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-grid-'));
   const [http, pub, sub] = [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')];
@@ -99,7 +100,7 @@ export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTi
     },
   };
   try {
-    children.push(startJava(['hub', '--host', '127.0.0.1', '--port', String(http), '--publish-events', `tcp://127.0.0.1:${pub}`, '--subscribe-events', `tcp://127.0.0.1:${sub}`, '--session-request-timeout', '120'], path.join(dir, 'hub.log')));
+    children.push(startJava(['hub', '--host', '127.0.0.1', '--port', String(http), '--publish-events', `tcp://127.0.0.1:${pub}`, '--subscribe-events', `tcp://127.0.0.1:${sub}`, '--session-request-timeout', '120', ...(opts.hubArgs ?? [])], path.join(dir, 'hub.log')));
     for (const host of hosts) {
       const toml = path.join(dir, `node-${host}.toml`);
       fs.writeFileSync(

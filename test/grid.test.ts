@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CreateAbortedError, SessionManager, seleniumGrid, type SessionInfo, type SessionManagerOptions, type SeleniumGridOptions } from '../lib/index.js';
 import { REQUEST_TAG } from '../lib/providers/grid.js';
 import { CHROMIUM, startGrid, type GridCluster } from './grid-cluster.js';
+import { SPEC, fakeDispatcher, flush } from './fakes.js';
 import { groupMembers, nextEvent, startServer, waitUntil, type TestServer } from './helpers.js';
 
 const SESSION_TIMEOUT_S = 10;
@@ -62,6 +63,70 @@ async function goneFromGrid(gridSessionId: string | undefined): Promise<void> {
   expect(gridSessionId).toBeTruthy();
   await waitFor(async () => !(await grid.sessions()).some((g) => g.sessionId === gridSessionId), 15_000, `Grid session ${gridSessionId} to end`);
 }
+
+describe('the dispatcher with abandonLaunches (fakes: what the Grid provider asks of the pool)', () => {
+  it('a launch whose only create gave up is aborted, not kept as a spare', async () => {
+    const { d, factory } = fakeDispatcher({ maxConcurrent: 2, abandonLaunches: true });
+    const ac = new AbortController();
+    const create = d.acquire(SPEC, { signal: ac.signal });
+    await flush();
+    expect(factory.launches[0]!.signal.aborted).toBe(false);
+    ac.abort();
+    await expect(create).rejects.toBeInstanceOf(CreateAbortedError);
+    expect(factory.launches[0]!.signal.aborted).toBe(true);
+    // Without the option the launch goes on and becomes a warm spare (local Chrome).
+    const local = fakeDispatcher({ maxConcurrent: 2 });
+    const ac2 = new AbortController();
+    const create2 = local.d.acquire(SPEC, { signal: ac2.signal });
+    await flush();
+    ac2.abort();
+    await expect(create2).rejects.toBeInstanceOf(CreateAbortedError);
+    expect(local.factory.launches[0]!.signal.aborted).toBe(false);
+  });
+
+  it('a create waiting on a launch takes a browser that becomes free first, and the launch is abandoned', async () => {
+    const { d, factory } = fakeDispatcher({ maxConcurrent: 2, abandonLaunches: true });
+    const first = d.acquire(SPEC);
+    const b1 = factory.launches[0]!.succeed();
+    const lease = await first;
+    const second = d.acquire(SPEC);
+    await flush();
+    expect(factory.launches).toHaveLength(2); // waiting in "Grid's queue"
+    d.release(lease); // reset, then idle
+    await flush();
+    expect((await second).browser).toBe(b1);
+    expect(factory.launches[1]!.signal.aborted).toBe(true);
+  });
+});
+
+describe('seleniumGrid() options and create parameters', () => {
+  it('names a bad option', () => {
+    const bad: [Partial<SeleniumGridOptions> & Record<string, unknown>, string][] = [
+      [{ url: 'ftp://grid:4444' }, 'seleniumGrid.url'],
+      [{ url: 'not a url' }, 'seleniumGrid.url'],
+      [{ url: 'http://grid:4444', capabilities: [] as unknown as Record<string, unknown> }, 'seleniumGrid.capabilities'],
+      [{ url: 'http://grid:4444', capabilities: { 'goog:chromeOptions': { args: [1] } } }, "seleniumGrid.capabilities['goog:chromeOptions'].args"],
+      [{ url: 'http://grid:4444', heartbeatIntervalMs: -1 }, 'seleniumGrid.heartbeatIntervalMs'],
+      [{ url: 'http://grid:4444', colour: 'red' }, 'seleniumGrid.colour'],
+    ];
+    for (const [opts, name] of bad) {
+      expect(() => seleniumGrid(opts as SeleniumGridOptions), name).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: name }));
+    }
+    expect(() => new SessionManager({ provider: {} as never })).toThrow(expect.objectContaining({ option: 'provider' }));
+  });
+
+  it("defaults to 'browser' isolation and no spares; refuses what a node cannot do", async () => {
+    const m = new SessionManager({ provider: seleniumGrid({ url: 'http://127.0.0.1:9' }), handleSignals: false });
+    managers.push(m);
+    expect(m.chrome.headless).toBe('new');
+    await expect(m.create({ proxy: { server: 'http://proxy:8080', username: 'u', password: 'p' }, isolation: 'browser' })).rejects.toMatchObject({ option: 'create.proxy' });
+    await expect(m.create({ browserURL: true })).rejects.toMatchObject({ option: 'create.browserURL' });
+    expect(m.stats()).toMatchObject({ idle: 0, launching: 0 });
+    const reset = new SessionManager({ provider: seleniumGrid({ url: 'http://127.0.0.1:9' }), reuse: true, handleSignals: false });
+    managers.push(reset);
+    await expect(reset.create({ proxy: { server: 'http://proxy:8080' } })).rejects.toMatchObject({ option: 'create.proxy' });
+  });
+});
 
 describe('sessions on Selenium Grid', () => {
   it('two sessions land on different nodes, each a Grid session on /status', async () => {
@@ -213,6 +278,24 @@ describe('sessions on Selenium Grid', () => {
     expect(await pages[0]!.evaluate(() => [document.cookie, localStorage.getItem('left')])).toEqual(['', null]);
     await b2.disconnect();
     expect(m.stats().resets).toBeGreaterThanOrEqual(1);
+  });
+
+  it("'context' isolation and a session's userAgent work over se:cdp, two sessions sharing one Grid session", async () => {
+    const m = manager({ isolation: 'context', maxConcurrent: 2 });
+    const [a, b] = await Promise.all([m.create({ userAgent: 'grid-agent/1' }), m.create()]);
+    expect(a.gridSessionId).toBe(b.gridSessionId);
+    const pa = await puppeteer.connect({ browserWSEndpoint: a.wsEndpoint, defaultViewport: null });
+    const pb = await puppeteer.connect({ browserWSEndpoint: b.wsEndpoint, defaultViewport: null });
+    const [pageA] = await pa.pages();
+    const [pageB] = await pb.pages();
+    await Promise.all([pageA!.goto(`${server.origin}/title/a`), pageB!.goto(`${server.origin}/title/b`)]);
+    expect(await pageA!.evaluate(() => navigator.userAgent)).toBe('grid-agent/1');
+    expect(await pageB!.evaluate(() => navigator.userAgent)).not.toBe('grid-agent/1');
+    // Each client sees its own context only: one page each.
+    expect((await pa.pages()).length).toBe(1);
+    await Promise.all([pa.disconnect(), pb.disconnect()]);
+    const caps = (await grid.sessions()).find((g) => g.sessionId === a.gridSessionId)!.capabilities;
+    expect(caps['browserName']).toBe('chrome');
   });
 
   it("the heartbeat keeps a CDP-only session past Grid's --session-timeout; without it Grid reaps the session", async () => {
