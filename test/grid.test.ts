@@ -243,6 +243,21 @@ describe('sessions on Selenium Grid', () => {
     await goneFromGrid(s.gridSessionId);
   });
 
+  it('a node that dies under a session ends it in error (crashed)', async () => {
+    // A grid of its own: the shared one keeps both nodes for the other tests.
+    const lone = await startGrid({ nodeHosts: ['127.0.0.4'] });
+    try {
+      const m = manager({}, { url: lone.url });
+      const s = await m.create();
+      const whenClosed = nextEvent<[SessionInfo]>(m, 'sessionClosed', (x) => x.id === s.id, 30_000);
+      process.kill(-lone.groups[1]!, 'SIGKILL'); // the node: Java, chromedriver and Chrome
+      const [info] = await whenClosed;
+      expect(info).toMatchObject({ status: 'error', stopReason: 'crashed' });
+    } finally {
+      await lone.stop();
+    }
+  }, 90_000);
+
   it('a screenshot of over 5 MB passes through the Grid and the endpoint', async () => {
     const m = manager();
     const s = await m.create();

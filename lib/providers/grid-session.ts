@@ -11,7 +11,7 @@ export const REQUEST_TAG = 'chrome-sessions:request';
 /** After a cancelled request, how long the hub is watched for the session it may still create. */
 const CANCEL_WATCH_MS = 10_000;
 const CANCEL_POLL_MS = 500;
-/** Heartbeats that fail without an answer (hub unreachable) before the session counts as gone. */
+/** Heartbeats in a row that fail without saying the session is gone (hub or node unreachable) before it counts as gone. */
 const HEARTBEAT_MISSES = 3;
 
 /** Where and how a Grid session is requested (resolved provider options). */
@@ -82,7 +82,7 @@ export class GridSession implements BrowserProcess {
       // In the background: the create has its answer now; the watch is bounded and keeps no timer alive.
       void deleteTagged(t, tag);
       if (signal.aborted) throw signal.reason instanceof ChromeSessionsError ? signal.reason : new CreateAbortedError('cancelled while Grid queued the request', { cause: signal.reason });
-      throw new LaunchError(`Selenium Grid did not create a session: ${(err as Error).message}`, t.base, '', { cause: err });
+      throw new LaunchError(`Selenium Grid did not create a session: ${describe(err)}`, t.base, '', { cause: err });
     }
     const id = typeof r.value.sessionId === 'string' ? r.value.sessionId : undefined;
     if (!id || wdError(r)) throw new LaunchError(`Selenium Grid did not create a session: ${wdMessage(r) || 'no session id'}`, t.base, '');
@@ -126,10 +126,12 @@ export class GridSession implements BrowserProcess {
     this.#probing ??= (async () => {
       try {
         const r = await webdriver(this.#t.base, 'GET', `/session/${this.gridSessionId}/window/handles`, { timeoutMs: this.#t.requestTimeoutMs, headers: this.#t.headers });
-        this.#misses = 0;
-        if (r.status === 404 || wdError(r) === 'invalid session id') this.#gone(`the Grid no longer has the session (${wdMessage(r)})`);
+        if (r.status === 404 || wdError(r) === 'invalid session id') return this.#gone(`the Grid no longer has the session (${wdMessage(r)})`);
+        // Another error (the hub cannot reach the node, chromedriver trouble): gone if it lasts.
+        if (wdError(r)) this.#miss(wdMessage(r));
+        else this.#misses = 0;
       } catch (err) {
-        if (++this.#misses >= HEARTBEAT_MISSES) this.#gone(`the Grid did not answer ${HEARTBEAT_MISSES} heartbeats (${(err as Error).message})`);
+        this.#miss(describe(err));
       } finally {
         this.#probing = undefined;
       }
@@ -154,6 +156,10 @@ export class GridSession implements BrowserProcess {
       (err: unknown) => poolLog('grid session %s: DELETE failed: %s', this.gridSessionId, (err as Error).message),
     );
     return this.#deleting;
+  }
+
+  #miss(why: string): void {
+    if (++this.#misses >= HEARTBEAT_MISSES) this.#gone(`${HEARTBEAT_MISSES} heartbeats in a row failed (${why})`);
   }
 
   #gone(why: string): void {
@@ -185,4 +191,11 @@ async function deleteTagged(t: GridTarget, tag: string): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, CANCEL_POLL_MS).unref());
   }
+}
+
+/** A fetch error with its cause (`fetch failed` alone hides ECONNREFUSED and the like). */
+function describe(err: unknown): string {
+  const e = err as { message?: string; cause?: { message?: string; code?: string } };
+  const cause = e.cause?.code ?? e.cause?.message;
+  return `${e.message ?? String(err)}${cause ? ` (${cause})` : ''}`;
 }
