@@ -51,9 +51,10 @@ async function freePort(host: string): Promise<number> {
   });
 }
 
-function startJava(args: string[], log: string): ChildProcess {
+/** `tmp`: chromedriver and Chrome put their profiles there (TMPDIR), so a killed node leaves none in /tmp. */
+function startJava(args: string[], log: string, tmp: string): ChildProcess {
   const out = fs.openSync(log, 'w');
-  const child = spawn('java', ['-Xss512k', '-XX:TieredStopAtLevel=1', '-jar', GRID_JAR, ...args], { detached: true, stdio: ['ignore', out, out] });
+  const child = spawn('java', ['-Xss512k', '-XX:TieredStopAtLevel=1', `-Djava.io.tmpdir=${tmp}`, '-jar', GRID_JAR, ...args], { detached: true, stdio: ['ignore', out, out], env: { ...process.env, TMPDIR: tmp } });
   fs.closeSync(out);
   child.unref();
   return child;
@@ -72,6 +73,8 @@ async function json(url: string, init?: RequestInit): Promise<Record<string, unk
 export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTimeoutS?: number; maxSessions?: number; readyTimeoutMs?: number; hubArgs?: readonly string[] } = {}): Promise<GridCluster> {
   const hosts = opts.nodeHosts ?? ['127.0.0.2', '127.0.0.3'];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-grid-'));
+  const tmp = path.join(dir, 'tmp');
+  fs.mkdirSync(tmp);
   const [http, pub, sub] = [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')];
   const children: ChildProcess[] = [];
   const url = `http://127.0.0.1:${http}`;
@@ -100,7 +103,7 @@ export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTi
     },
   };
   try {
-    children.push(startJava(['hub', '--host', '127.0.0.1', '--port', String(http), '--publish-events', `tcp://127.0.0.1:${pub}`, '--subscribe-events', `tcp://127.0.0.1:${sub}`, '--session-request-timeout', '120', ...(opts.hubArgs ?? [])], path.join(dir, 'hub.log')));
+    children.push(startJava(['hub', '--host', '127.0.0.1', '--port', String(http), '--publish-events', `tcp://127.0.0.1:${pub}`, '--subscribe-events', `tcp://127.0.0.1:${sub}`, '--session-request-timeout', '120', ...(opts.hubArgs ?? [])], path.join(dir, 'hub.log'), tmp));
     for (const host of hosts) {
       const toml = path.join(dir, `node-${host}.toml`);
       fs.writeFileSync(
@@ -119,7 +122,7 @@ export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTi
         ].join('\n'),
       );
       const port = await freePort(host);
-      children.push(startJava(['node', '--config', toml, '--host', host, '--port', String(port), '--grid-url', url, '--publish-events', `tcp://127.0.0.1:${pub}`, '--subscribe-events', `tcp://127.0.0.1:${sub}`], path.join(dir, `node-${host}.log`)));
+      children.push(startJava(['node', '--config', toml, '--host', host, '--port', String(port), '--grid-url', url, '--publish-events', `tcp://127.0.0.1:${pub}`, '--subscribe-events', `tcp://127.0.0.1:${sub}`], path.join(dir, `node-${host}.log`), tmp));
     }
     groups.push(...children.map((c) => c.pid!));
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
