@@ -8,6 +8,7 @@ import { chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CreateAbortedError, SessionManager, seleniumGrid, type SessionInfo, type SessionManagerOptions, type SeleniumGridOptions } from '../lib/index.js';
 import { REQUEST_TAG } from '../lib/providers/grid.js';
+import { deleteTagged } from '../lib/providers/grid-session.js';
 import { CHROMIUM, startGrid, type GridCluster } from './grid-cluster.js';
 import { SPEC, fakeDispatcher, flush } from './fakes.js';
 import { groupMembers, nextEvent, startServer, waitUntil, type TestServer } from './helpers.js';
@@ -186,6 +187,20 @@ describe('sessions on Selenium Grid', () => {
     await m.releaseAll();
     await new Promise((r) => setTimeout(r, 3_000));
     expect(await grid.sessions()).toEqual([]);
+  });
+
+  it('a session made for a request whose client went away is found by its tag and deleted', async () => {
+    // What the hub may do when the request was already on a node as the create was cancelled.
+    const tag = `orphan-${Date.now()}`;
+    const res = await fetch(`${grid.url}/session`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json; charset=utf-8' },
+      body: JSON.stringify({ capabilities: { alwaysMatch: { browserName: 'chrome', [REQUEST_TAG]: tag, 'goog:chromeOptions': { binary: CHROMIUM, args: ['--headless=new', ...(process.getuid?.() === 0 ? ['--no-sandbox'] : [])] } } } }),
+    });
+    const orphan = ((await res.json()) as { value: { sessionId: string } }).value.sessionId;
+    expect((await grid.sessions()).find((g) => g.sessionId === orphan)?.capabilities[REQUEST_TAG]).toBe(tag);
+    await deleteTagged({ base: grid.url, headers: {}, wsAuth: '', heartbeatIntervalMs: 0, requestTimeoutMs: 5_000 }, tag);
+    await goneFromGrid(orphan);
   });
 
   it('each lifecycle rule ends its Grid session: disconnect, keepAlive then timeout, timeout, extend, Browser.close, stop, releaseAll', async () => {

@@ -177,7 +177,7 @@ export class GridSession implements BrowserProcess {
  * its client goes away, but one already handed to a node still becomes a session. Watches `/status`
  * for the tag for a bounded while (session creation takes a second or two on a node).
  */
-async function deleteTagged(t: GridTarget, tag: string): Promise<void> {
+export async function deleteTagged(t: GridTarget, tag: string): Promise<void> {
   const deadline = Date.now() + CANCEL_WATCH_MS;
   while (Date.now() < deadline) {
     const found = await gridSessions(t.base, t.requestTimeoutMs, t.headers).then(
