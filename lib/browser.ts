@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import { CdpConnection } from './cdp.js';
-import { launchChrome, type ChromeProcess, type ExitInfo, type LaunchSpec } from './chrome/launch.js';
+import { launchChrome, type ExitInfo, type LaunchSpec } from './chrome/launch.js';
 import type { RunDir } from './chrome/runtime.js';
 import { ChromeSessionsError, LaunchError } from './errors.js';
 import type { BrowserFactory, PoolBrowser } from './pool/types.js';
+import type { BrowserProcess } from './providers/process.js';
 import { resetBrowser, windowBoundsAtLaunch, type WindowBounds } from './reset.js';
 import type { PageOverrides } from './session/emulation.js';
 import { deviceMetrics } from './session/screen.js';
@@ -40,7 +41,8 @@ export function processGroupRssBytes(pgid: number): number {
  * so it is killed, and its exit ends whatever session it served.
  */
 export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] }> implements PoolBrowser {
-  readonly process: ChromeProcess;
+  /** A local Chrome process or a Grid session. */
+  readonly process: BrowserProcess;
   readonly cdp: CdpConnection;
   /** Its window's bounds at launch; the reset gives them back to the page it keeps. */
   windowBounds: WindowBounds | undefined;
@@ -56,7 +58,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   readonly #emulated = new Map<string, string>();
   #userAgent: string | undefined;
 
-  private constructor(proc: ChromeProcess, cdp: CdpConnection) {
+  private constructor(proc: BrowserProcess, cdp: CdpConnection) {
     super();
     this.process = proc;
     this.cdp = cdp;
@@ -78,7 +80,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
    * Connects the manager's CDP connection and starts tracking pages. On failure the process is
    * closed and the error is a {@link LaunchError}.
    */
-  static async attach(proc: ChromeProcess, timeoutMs: number): Promise<PooledBrowser> {
+  static async attach(proc: BrowserProcess, timeoutMs: number): Promise<PooledBrowser> {
     try {
       const cdp = await CdpConnection.connect(proc.wsEndpoint, timeoutMs);
       const browser = new PooledBrowser(proc, cdp);
@@ -229,6 +231,8 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
       await this.cdp.send('Browser.getVersion', {}, { timeoutMs });
       return true;
     } catch {
+      // A remote browser may be gone rather than hung: its provider knows (it then reports the exit).
+      await this.process.probe?.();
       return false;
     }
   }
@@ -241,7 +245,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   }
 
   rssBytes(): number {
-    return processGroupRssBytes(this.pid);
+    return this.process.rssBytes ? this.process.rssBytes() : processGroupRssBytes(this.pid);
   }
 
   /** Kills the process group at once (a hung browser). */
@@ -250,7 +254,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   }
 
   /** Closes the browser: `Browser.close`, then SIGKILL of its group after a grace period. */
-  async close(graceMs = this.process.ownsUserDataDir ? 1000 : PROFILE_CLOSE_GRACE_MS): Promise<void> {
+  async close(graceMs = this.process.ownsUserDataDir === false ? PROFILE_CLOSE_GRACE_MS : 1000): Promise<void> {
     this.closing = true;
     await this.process.close({ graceMs, polite: this.cdp.closed ? undefined : () => this.cdp.send('Browser.close', {}, { timeoutMs: graceMs }) });
   }

@@ -76,3 +76,8 @@ export type {
   PlaywrightConnection,
 } from './connect.js';
 export { withSession } from './with-session.js';
+
+export { localChrome, LocalChromeProvider } from './providers/local.js';
+export { seleniumGrid, SeleniumGridProvider } from './providers/grid.js';
+export type { SeleniumGridOptions } from './providers/grid.js';
+export type { BrowserProvider } from './providers/resolve.js';

@@ -2,7 +2,7 @@
  * What a manager starts at its first `create()`: the private runtime folder (with the orphan
  * reaper and watchdog), the websocket endpoint, and the pool's dispatcher.
  */
-import { chromeFactory, type PooledBrowser } from './browser.js';
+import type { PooledBrowser } from './browser.js';
 import { RunDir } from './chrome/runtime.js';
 import { SessionEndpoint } from './endpoint.js';
 import { LiveViews } from './live/server.js';
@@ -70,8 +70,8 @@ export async function startServices(o: ResolvedManagerOptions, host: ServiceHost
     throw err;
   }
   const dispatcher = new Dispatcher<PooledBrowser>(
-    o,
-    chromeFactory(run, o.launchTimeoutMs),
+    { ...o, abandonLaunches: o.provider.abandonsLaunches },
+    o.provider.factory(run, o.launchTimeoutMs),
     {
       browserLaunched: (pid, spec, launchMs) => host.emit('browserLaunched', { pid, executablePath: spec.executablePath, headless: spec.headless, launchMs }),
       browserExited: (pid, info, expected) => host.emit('browserExited', { pid, code: info.code, signal: info.signal, expected }),

@@ -1,4 +1,4 @@
-import { findChrome, type FoundChrome } from './chrome/find.js';
+import type { FoundChrome } from './chrome/find.js';
 import type { LaunchSpec } from './chrome/launch.js';
 import { settleWithin } from './deadline.js';
 import {
@@ -74,7 +74,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   constructor(options?: SessionManagerOptions) {
     super();
     const o = (this.#opts = resolveManagerOptions(options));
-    this.#chrome = findChrome({ executablePath: o.executablePath, headless: o.headless });
+    this.#chrome = o.provider.findChrome({ executablePath: o.executablePath, headless: o.headless });
     this.profiles = new ProfileStore(o.profilesDir);
     this.#spec = { executablePath: this.#chrome.executablePath, headless: this.#chrome.headless, args: o.args, env: o.env };
     this.#ctx = {

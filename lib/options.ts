@@ -6,6 +6,7 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { bool, checkKeys, int, ms, str } from './validate.js';
 import { defaultProfilesDir } from './profiles/store.js';
+import { resolveProvider, type BrowserProvider } from './providers/resolve.js';
 
 export type { ProxySettings } from './session/proxy.js';
 export type { CreateSessionParams } from './session/params.js';
@@ -76,9 +77,9 @@ export interface SessionManagerOptions {
    * @default true
    */
   readonly handleSignals?: boolean;
-  /** Warm browsers kept launched and waiting beyond the active ones. @default 1 */
+  /** Warm browsers kept launched and waiting beyond the active ones. @default 1 (0 with a `seleniumGrid` provider: a spare holds a Grid slot) */
   readonly minIdle?: number;
-  /** How sessions are kept apart: `'reset'`, `'context'` or `'browser'` ({@link IsolationMode}). @default 'reset' */
+  /** How sessions are kept apart: `'reset'`, `'context'` or `'browser'` ({@link IsolationMode}). @default 'reset' ('browser' with a `seleniumGrid` provider) */
   readonly isolation?: IsolationMode;
   /** In `'context'` isolation, most sessions sharing one Chrome at once (a crash of that Chrome ends them all). @default 32 */
   readonly sessionsPerBrowser?: number;
@@ -112,6 +113,8 @@ export interface SessionManagerOptions {
   readonly profilesDir?: string;
   /** Time source for timeouts; tests inject a fake. @default the system clock */
   readonly clock?: Clock;
+  /** Where sessions' browsers come from: `localChrome()` or `seleniumGrid({ url })` (README, "Past one machine"). @default localChrome() */
+  readonly provider?: BrowserProvider;
 }
 
 /** Options with every default filled in. */
@@ -182,11 +185,12 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   clientPingTimeoutMs: (o) => ms('clientPingTimeoutMs', o.clientPingTimeoutMs, 10_000, 0),
   healthCheckIntervalMs: (o) => ms('healthCheckIntervalMs', o.healthCheckIntervalMs, 5_000, 0),
   handleSignals: (o) => bool('handleSignals', o.handleSignals, true),
-  minIdle: (o) => int('minIdle', o.minIdle, 1, 0),
+  minIdle: (o) => int('minIdle', o.minIdle, MANAGER_OPTIONS.provider(o).kind === 'selenium-grid' ? 0 : 1, 0),
   reuse: (o) => bool('reuse', o.reuse, true),
   isolation: (o) => {
     const reuse = MANAGER_OPTIONS.reuse(o);
-    if (o.isolation === undefined) return reuse ? 'reset' : 'browser';
+    // A Grid session kept for reuse holds a Grid slot: with a Grid, reuse is asked for by name.
+    if (o.isolation === undefined) return reuse && !(o.reuse === undefined && MANAGER_OPTIONS.provider(o).kind === 'selenium-grid') ? 'reset' : 'browser';
     if (!ISOLATION_MODES.includes(o.isolation as IsolationMode)) throw new InvalidOptionError('isolation', ISOLATION_MODES.map((m) => `'${m}'`).join(' | '), o.isolation);
     if (!reuse && o.isolation !== 'browser') throw new InvalidOptionError('reuse', `true or absent with isolation '${String(o.isolation)}' (reuse: false means isolation 'browser')`, o.reuse);
     return o.isolation as IsolationMode;
@@ -200,6 +204,7 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   queueTimeoutMs: (o) => ms('queueTimeoutMs', o.queueTimeoutMs, 0, 0),
   runtimeDir: (o) => str('runtimeDir', o.runtimeDir) ?? defaultRuntimeDir(),
   profilesDir: (o) => path.resolve(str('profilesDir', o.profilesDir) ?? defaultProfilesDir()),
+  provider: (o) => resolveProvider(o.provider),
   clock: (o) => {
     const clock = (o.clock ?? systemClock) as Clock;
     if (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {

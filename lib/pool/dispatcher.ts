@@ -1,6 +1,6 @@
 import type { ExitInfo, LaunchSpec } from '../chrome/launch.js';
 import type { Clock } from '../clock.js';
-import { LaunchError, ManagerClosedError, QueueFullError } from '../errors.js';
+import { CreateAbortedError, LaunchError, ManagerClosedError, QueueFullError } from '../errors.js';
 import { settleWithin } from '../deadline.js';
 import { poolLog, since } from '../log.js';
 import { PendingCreate, PoolEntry, abortError, aliveIn, countIn, launchError, poolKey, poolStats, recycleReason, roomIn, slotsTaken, type Lease } from './entries.js';
@@ -163,7 +163,11 @@ export class Dispatcher<B extends PoolBrowser> {
     /** Browsers being reset that earlier creates in this pass will wait for, per key. */
     const claimed = new Map<string, number>();
     for (const req of [...this.#pending]) {
-      if (req.launch) continue;
+      if (req.launch) {
+        // A Grid launch may wait in Grid's queue behind our own idle browsers: take one of those.
+        if (this.#opts.abandonLaunches && req.launch.state === 'launching') this.#switchToFree(req);
+        continue;
+      }
       if (slots >= this.#opts.maxConcurrent) break;
       const free = this.#takeFree(req.key);
       if (free) {
@@ -230,6 +234,16 @@ export class Dispatcher<B extends PoolBrowser> {
     req.resolve(lease);
   }
 
+  /** Hands `req` a free browser instead of the launch it waits for, which is abandoned if no one else waits for it. */
+  #switchToFree(req: PendingCreate<B>): void {
+    const free = this.#takeFree(req.key);
+    const launch = req.launch;
+    if (!free || !launch) return;
+    launch.owners.delete(req);
+    this.#grant(req, free);
+    if (launch.owners.size === 0) launch.abortLaunch?.(new CreateAbortedError('a browser became free first'));
+  }
+
   #own(req: PendingCreate<B>, e: PoolEntry<B>): void {
     e.owners.add(req);
     req.launch = e;
@@ -240,6 +254,7 @@ export class Dispatcher<B extends PoolBrowser> {
   #settle(req: PendingCreate<B>, err: Error): void {
     if (req.settled) return;
     req.launch?.owners.delete(req);
+    if (this.#opts.abandonLaunches && req.launch?.state === 'launching' && req.launch.owners.size === 0) req.launch.abortLaunch?.(err);
     req.launch = undefined;
     this.#remove(req);
     req.reject(err);
@@ -260,6 +275,7 @@ export class Dispatcher<B extends PoolBrowser> {
     const t0 = performance.now();
     poolLog('launch started: %s', owner ? 'for a create' : 'spare');
     const ac = new AbortController();
+    e.abortLaunch = (reason) => ac.abort(reason);
     const onClose = () => ac.abort(this.#closeLaunches.signal.reason);
     this.#closeLaunches.signal.addEventListener('abort', onClose, { once: true });
     const launching = this.#factory.launch(spec, ac.signal);

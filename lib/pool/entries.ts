@@ -18,6 +18,8 @@ export class PoolEntry<B extends PoolBrowser> {
   drainReason: RetireReason | undefined;
   /** When it last became idle (a sequence number): the pool lends the most recent first. */
   idleSince = 0;
+  /** Aborts its launch while it is launching. */
+  abortLaunch: ((reason: Error) => void) | undefined;
 
   constructor(
     readonly key: string,

@@ -60,6 +60,8 @@ export interface DispatcherOptions {
   readonly resetTimeoutMs: number;
   /** How long `close()` gives one browser to exit before it stops waiting for it. */
   readonly closeTimeoutMs?: number;
+  /** A launch whose creates all gave up is aborted instead of kept as a spare (a Grid session holds a slot). @default false */
+  readonly abandonLaunches?: boolean;
 }
 
 /** Counters of the pool, derived from its browsers' states (plus running totals). */

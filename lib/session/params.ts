@@ -140,6 +140,8 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     const name = Object.keys(overrides)[0]!;
     throw new InvalidOptionError(`create.${name}`, "isolation 'context' or 'browser' (a reset Chrome's pages outlive the session)", p[name]);
   }
+  const browserURL = bool('create.browserURL', p.browserURL, false);
+  manager.provider.checkCreate({ proxy, browserURL });
   return {
     timeoutMs,
     keepAlive: bool('create.keepAlive', p.keepAlive, false),
@@ -148,7 +150,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     priority: int('create.priority', p.priority, 0, Number.MIN_SAFE_INTEGER),
     isolation: mode,
     proxy,
-    browserURL: bool('create.browserURL', p.browserURL, false),
+    browserURL,
     overrides,
     screen: resolveScreen(p),
     sessionContext: resolveSessionContext(p.sessionContext),

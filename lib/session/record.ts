@@ -34,6 +34,8 @@ export class SessionRecord {
   error: Error | undefined;
   /** Pid of the browser serving it, while active. */
   browserPid: number | undefined;
+  /** The Selenium Grid session serving it (`seleniumGrid` provider). */
+  gridSessionId: string | undefined;
   /** Clients connected now, as the endpoint last reported. */
   clients = 0;
   /** Last CDP message from any client (drives the idle timeout). */
@@ -71,6 +73,7 @@ export class SessionRecord {
       isolation: this.isolation,
       clients: this.clients,
       browserPid: this.status === 'active' ? this.browserPid : undefined,
+      gridSessionId: this.status === 'active' ? this.gridSessionId : undefined,
       closedAt: iso(this.closedAt),
       stopReason: this.stopReason,
       error: this.error?.message,

@@ -80,6 +80,7 @@ export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrow
  * cleanups already registered with `rt.onEnd` undo what was done.
  */
 export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, p: ResolvedCreateParams): Promise<void> {
+  rt.record.gridSessionId = lease.browser.process.gridSessionId;
   const overrides = p.screen ? { ...p.overrides, screen: p.screen } : p.overrides;
   if (overrides) await applyOverrides(rt, lease, contextId, overrides);
   await prepareContext(rt, lease, contextId, p);

@@ -76,8 +76,10 @@ export interface SessionInfo {
   readonly isolation: IsolationMode;
   /** CDP clients connected now. */
   readonly clients: number;
-  /** Pid of the browser serving the session, while active. */
+  /** Pid of the browser serving the session, while active (with a Grid: on its node, when chromedriver reports it). */
   readonly browserPid?: number;
+  /** The Selenium Grid session serving it, while active (`seleniumGrid` provider). */
+  readonly gridSessionId?: string;
   /** When it ended. */
   readonly closedAt?: string;
   /** Why it ended. */

@@ -1,0 +1,24 @@
+import type { PooledBrowser } from '../browser.js';
+import type { FoundChrome } from '../chrome/find.js';
+import type { RunDir } from '../chrome/runtime.js';
+import type { HeadlessMode } from '../options.js';
+import type { BrowserFactory } from '../pool/types.js';
+import type { ProxySettings } from '../session/proxy.js';
+
+/** What the manager asks of a provider (both `localChrome()` and `seleniumGrid()` answer it). */
+export interface ProviderHooks {
+  /** `'local'` or `'selenium-grid'`. */
+  readonly kind: 'local' | 'selenium-grid';
+  /**
+   * True when a launch whose creates all gave up is aborted rather than kept as a warm spare (a
+   * remote session that would hold a Grid slot for nobody).
+   * @internal
+   */
+  readonly abandonsLaunches: boolean;
+  /** The browser sessions run, as `manager.chrome` reports it. @internal */
+  findChrome(opts: { executablePath: string | undefined; headless: HeadlessMode | undefined }): FoundChrome;
+  /** The factory the pool launches browsers with. @internal */
+  factory(run: RunDir, launchTimeoutMs: number): BrowserFactory<PooledBrowser>;
+  /** Throws `InvalidOptionError` for a create parameter this provider cannot honour. @internal */
+  checkCreate(p: { readonly proxy: ProxySettings | undefined; readonly browserURL: boolean }): void;
+}
