@@ -51,7 +51,8 @@ async function installTarball(dir: string, tgz: string, deps: readonly string[],
   };
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
   deps.forEach(link);
-  await sh('npm', ['install', '--offline', '--no-audit', '--no-fund', tgz], dir);
+  // --ignore-scripts: a linked dependency with a prepack script (rrweb's calls yarn) would be built again.
+  await sh('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', tgz], dir);
   // After the install, which prunes what the consumer does not depend on.
   extras.forEach(link);
 }
