@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'ERR_BROWSER_CRASHED'
   | 'ERR_BROWSER_UNRESPONSIVE'
   | 'ERR_CDP'
-  | 'ERR_RUNTIME_DIR';
+  | 'ERR_RUNTIME_DIR'
+  | 'ERR_FFMPEG_MISSING'
+  | 'ERR_NO_RECORDING';
 
 /** Base class of the library's errors. */
 export class ChromeSessionsError extends Error {
@@ -154,6 +156,17 @@ export class RuntimeDirError extends ChromeSessionsError {
   constructor(path: string, problem: string, options?: { cause?: unknown }) {
     super('ERR_RUNTIME_DIR', `Refusing runtimeDir ${JSON.stringify(path)}: ${problem}. It must be a folder (not a symbolic link) owned by this process's uid; nobody else may write to it`, options);
     this.path = path;
+  }
+}
+
+/**
+ * A recording cannot be had: `ERR_FFMPEG_MISSING` (a video was asked for and no ffmpeg is on
+ * PATH; thrown by `create()`), `ERR_NO_RECORDING` (`getRecording()` of a session created without
+ * `recording`).
+ */
+export class RecordingUnavailableError extends ChromeSessionsError {
+  constructor(code: 'ERR_FFMPEG_MISSING' | 'ERR_NO_RECORDING', message: string) {
+    super(code, message);
   }
 }
 

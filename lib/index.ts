@@ -7,6 +7,8 @@ export type { ManagerStats } from './manager.js';
 
 export type { SessionManagerOptions, CreateSessionParams, HeadlessMode, IsolationMode, ProxySettings } from './options.js';
 export type { PageOverrides } from './session/emulation.js';
+export type { RecordingOptions } from './recording/settings.js';
+export type { RecordingEvent } from './recording/replay.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 
@@ -44,6 +46,7 @@ export {
   BrowserCrashedError,
   BrowserUnresponsiveError,
   CdpError,
+  RecordingUnavailableError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 

@@ -23,6 +23,8 @@ import { openProxy } from './session/proxy.js';
 import { CONTEXT_TIMEOUT_MS, lending, openContext, prepareSession, withProxyFlags } from './session/setup.js';
 import { startServices, type Started } from './manager-start.js';
 import { withSession } from './with-session.js';
+import { getRecording } from './recording/recorder.js';
+import type { RecordingEvent } from './recording/replay.js';
 
 /** What {@link SessionManager.stats} returns. */
 export interface ManagerStats extends PoolStats {
@@ -219,6 +221,11 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     }
     rt.extendTo(expiresAt);
     return rec.snapshot();
+  }
+
+  /** A recorded session's rrweb events so far, all of them once it has ended (`RecordingUnavailableError` if it was not recorded). */
+  getRecording(id: string): Promise<RecordingEvent[]> {
+    return getRecording(id, this.#runtime(id).record.recordingPath);
   }
 
   /** Counters: sessions by state and the pool's browsers by state, launches, resets and recycles. */

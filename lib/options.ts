@@ -5,6 +5,7 @@ import { InvalidOptionError } from './errors.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { bool, checkKeys, int, ms, str } from './validate.js';
+import { defaultCacheDir } from './recording/settings.js';
 
 export type { ProxySettings } from './session/proxy.js';
 export type { CreateSessionParams } from './session/params.js';
@@ -103,6 +104,12 @@ export interface SessionManagerOptions {
    * @default `/dev/shm/chrome-sessions-${uid}` when /dev/shm has 1 GiB free, else `${os.tmpdir()}/chrome-sessions-${uid}`
    */
   readonly runtimeDir?: string;
+  /**
+   * Folder of session recordings (`create({ recording })`): `<id>.jsonl` events, `<id>.html`
+   * replay page, `<id>.mp4` video. Kept after the manager closes.
+   * @default `$XDG_CACHE_HOME/chrome-sessions/recordings`, else `~/.cache/chrome-sessions/recordings`
+   */
+  readonly recordingsDir?: string;
   /** Time source for timeouts; tests inject a fake. @default the system clock */
   readonly clock?: Clock;
 }
@@ -192,6 +199,7 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   maxQueue: (o) => int('maxQueue', o.maxQueue, Infinity, 0, Number.MAX_SAFE_INTEGER, true),
   queueTimeoutMs: (o) => ms('queueTimeoutMs', o.queueTimeoutMs, 0, 0),
   runtimeDir: (o) => str('runtimeDir', o.runtimeDir) ?? defaultRuntimeDir(),
+  recordingsDir: (o) => path.resolve(str('recordingsDir', o.recordingsDir) ?? defaultCacheDir('recordings')),
   clock: (o) => {
     const clock = (o.clock ?? systemClock) as Clock;
     if (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {

@@ -3,6 +3,7 @@ import { ISOLATION_MODES, type IsolationMode, type ResolvedManagerOptions } from
 import { bool, checkKeys, int, ms } from '../validate.js';
 import { resolveOverrides, type PageOverrides } from './emulation.js';
 import { resolveProxy, type ProxySettings } from './proxy.js';
+import { resolveRecording, type RecordingOptions, type RecordingSettings } from '../recording/settings.js';
 
 /*
  * A create's parameters: the public interface, the resolved form, and their validation.
@@ -47,6 +48,14 @@ export interface CreateSessionParams {
   readonly locale?: string;
   /** The IANA time zone every page of the session sees (e.g. `Asia/Tokyo`). @default the machine's */
   readonly timezoneId?: string;
+  /**
+   * Record the session with rrweb (every page and frame, pages opened later and after each
+   * navigation): events in `<recordingsDir>/<id>.jsonl` as they come, a replay page `<id>.html`
+   * when it ends; `{ video: true }` also encodes `<id>.mp4` with ffmpeg. @default false
+   */
+  readonly recording?: boolean | RecordingOptions;
+  /** Hyperbrowser's name for `recording: true`. @default false */
+  readonly enableWebRecording?: boolean;
 }
 
 /** The create parameters with defaults applied. */
@@ -60,9 +69,10 @@ export interface ResolvedCreateParams {
   readonly proxy: ProxySettings | undefined;
   readonly browserURL: boolean;
   readonly overrides: PageOverrides | undefined;
+  readonly recording: RecordingSettings | undefined;
 }
 
-const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId'] as const satisfies readonly (keyof CreateSessionParams)[];
+const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId', 'recording', 'enableWebRecording'] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
 const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
@@ -109,6 +119,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     proxy,
     browserURL: bool('create.browserURL', p.browserURL, false),
     overrides,
+    recording: resolveRecording(p.recording, p.enableWebRecording, manager.recordingsDir),
   };
 }
 

@@ -29,6 +29,8 @@ export class SessionRecord {
   browserPid: number | undefined;
   /** Clients connected now, as the endpoint last reported. */
   clients = 0;
+  /** The recording's events file (`create({ recording })`). */
+  recordingPath: string | undefined;
   /** Last CDP message from any client (drives the idle timeout). */
   lastTraffic = 0;
 
@@ -65,6 +67,7 @@ export class SessionRecord {
       closedAt: iso(this.closedAt),
       stopReason: this.stopReason,
       error: this.error?.message,
+      recordingPath: this.recordingPath,
     };
     for (const k of Object.keys(info)) if (info[k] === undefined) delete info[k];
     return Object.freeze(info) as unknown as SessionInfo;

@@ -14,6 +14,7 @@ import type { PageOverrides } from './emulation.js';
 import type { ChromeProxy } from './proxy.js';
 import type { ResolvedCreateParams } from './params.js';
 import type { SessionRuntime } from './runtime.js';
+import { startRecording } from '../recording/recorder.js';
 
 /** Opening or disposing a session's browser context takes a few ms; one that takes this long failed. */
 export const CONTEXT_TIMEOUT_MS = 10_000;
@@ -78,4 +79,5 @@ export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrow
 export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, p: ResolvedCreateParams): Promise<void> {
   if (p.overrides) await applyOverrides(rt, lease, contextId, p.overrides);
   if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
+  if (p.recording) await startRecording(rt, lease.browser, contextId, p.recording, CONTEXT_TIMEOUT_MS);
 }

@@ -78,6 +78,8 @@ export interface SessionInfo {
   readonly stopReason?: StopReason;
   /** What went wrong, for status `error`. */
   readonly error?: string;
+  /** The rrweb events file of a recorded session (`create({ recording })`); `.html` (replay page) and `.mp4` (video) sit next to it once it has ended. */
+  readonly recordingPath?: string;
 }
 
 /** What `create()` returns: the snapshot at creation, plus a way to stop that session. */
