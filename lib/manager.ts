@@ -25,6 +25,7 @@ import { startServices, type Started } from './manager-start.js';
 import { withSession } from './with-session.js';
 import { getRecording } from './recording/recorder.js';
 import type { RecordingEvent } from './recording/replay.js';
+import { closeDownloads, deleteDownloads, downloadSettings, listDownloads, type DownloadInfo } from './downloads/downloads.js';
 
 /** What {@link SessionManager.stats} returns. */
 export interface ManagerStats extends PoolStats {
@@ -228,6 +229,16 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     return getRecording(id, this.#runtime(id).record.recordingPath);
   }
 
+  /** The files session `id` downloaded, finished and in progress, in its own folder (`session.downloadsPath`). */
+  downloads(id: string): DownloadInfo[] {
+    return listDownloads(downloadSettings(this.#opts), this.#runtime(id).id);
+  }
+
+  /** Removes the files session `id` downloaded (its folder too, once it has ended). */
+  deleteDownloads(id: string): Promise<void> {
+    return deleteDownloads(downloadSettings(this.#opts), this.#runtime(id).id);
+  }
+
   /** Counters: sessions by state and the pool's browsers by state, launches, resets and recycles. */
   stats(): ManagerStats {
     let active = 0;
@@ -271,6 +282,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
         return rt.ended;
       }),
     );
+    await closeDownloads(downloadSettings(this.#opts)).catch(() => {});
     const started = await this.#started?.catch(() => undefined);
     if (started) {
       await started.dispatcher.close();

@@ -110,6 +110,13 @@ export interface SessionManagerOptions {
    * @default `$XDG_CACHE_HOME/chrome-sessions/recordings`, else `~/.cache/chrome-sessions/recordings`
    */
   readonly recordingsDir?: string;
+  /**
+   * Folder of sessions' downloads: each session downloads into `<downloadsDir>/<id>/`.
+   * @default `$XDG_CACHE_HOME/chrome-sessions/downloads`, else `~/.cache/chrome-sessions/downloads`
+   */
+  readonly downloadsDir?: string;
+  /** Keep the sessions' downloaded files when the manager closes (else `close()` removes them). @default false */
+  readonly keepDownloads?: boolean;
   /** Time source for timeouts; tests inject a fake. @default the system clock */
   readonly clock?: Clock;
 }
@@ -199,6 +206,8 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   maxQueue: (o) => int('maxQueue', o.maxQueue, Infinity, 0, Number.MAX_SAFE_INTEGER, true),
   queueTimeoutMs: (o) => ms('queueTimeoutMs', o.queueTimeoutMs, 0, 0),
   runtimeDir: (o) => str('runtimeDir', o.runtimeDir) ?? defaultRuntimeDir(),
+  downloadsDir: (o) => path.resolve(str('downloadsDir', o.downloadsDir) ?? defaultCacheDir('downloads')),
+  keepDownloads: (o) => bool('keepDownloads', o.keepDownloads, false),
   recordingsDir: (o) => path.resolve(str('recordingsDir', o.recordingsDir) ?? defaultCacheDir('recordings')),
   clock: (o) => {
     const clock = (o.clock ?? systemClock) as Clock;

@@ -3,6 +3,7 @@ import { ISOLATION_MODES, type IsolationMode, type ResolvedManagerOptions } from
 import { bool, checkKeys, int, ms } from '../validate.js';
 import { resolveOverrides, type PageOverrides } from './emulation.js';
 import { resolveProxy, type ProxySettings } from './proxy.js';
+import { downloadSettings, type DownloadSettings } from '../downloads/downloads.js';
 import { resolveRecording, type RecordingOptions, type RecordingSettings } from '../recording/settings.js';
 
 /*
@@ -70,6 +71,8 @@ export interface ResolvedCreateParams {
   readonly browserURL: boolean;
   readonly overrides: PageOverrides | undefined;
   readonly recording: RecordingSettings | undefined;
+  /** The manager's downloads (every session gets a folder there). */
+  readonly downloads: DownloadSettings;
 }
 
 const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId', 'recording', 'enableWebRecording'] as const satisfies readonly (keyof CreateSessionParams)[];
@@ -120,6 +123,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     browserURL: bool('create.browserURL', p.browserURL, false),
     overrides,
     recording: resolveRecording(p.recording, p.enableWebRecording, manager.recordingsDir),
+    downloads: downloadSettings(manager),
   };
 }
 

@@ -29,6 +29,8 @@ export class SessionRecord {
   browserPid: number | undefined;
   /** Clients connected now, as the endpoint last reported. */
   clients = 0;
+  /** The session's download folder. */
+  downloadsPath: string | undefined;
   /** The recording's events file (`create({ recording })`). */
   recordingPath: string | undefined;
   /** Last CDP message from any client (drives the idle timeout). */
@@ -68,6 +70,7 @@ export class SessionRecord {
       stopReason: this.stopReason,
       error: this.error?.message,
       recordingPath: this.recordingPath,
+      downloadsPath: this.downloadsPath,
     };
     for (const k of Object.keys(info)) if (info[k] === undefined) delete info[k];
     return Object.freeze(info) as unknown as SessionInfo;

@@ -15,6 +15,7 @@ import type { ChromeProxy } from './proxy.js';
 import type { ResolvedCreateParams } from './params.js';
 import type { SessionRuntime } from './runtime.js';
 import { startRecording } from '../recording/recorder.js';
+import { setupDownloads } from '../downloads/downloads.js';
 
 /** Opening or disposing a session's browser context takes a few ms; one that takes this long failed. */
 export const CONTEXT_TIMEOUT_MS = 10_000;
@@ -79,5 +80,6 @@ export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrow
 export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, p: ResolvedCreateParams): Promise<void> {
   if (p.overrides) await applyOverrides(rt, lease, contextId, p.overrides);
   if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
+  await setupDownloads(rt, lease.browser, contextId, p.downloads, CONTEXT_TIMEOUT_MS);
   if (p.recording) await startRecording(rt, lease.browser, contextId, p.recording, CONTEXT_TIMEOUT_MS);
 }

@@ -80,6 +80,8 @@ export interface SessionInfo {
   readonly error?: string;
   /** The rrweb events file of a recorded session (`create({ recording })`); `.html` (replay page) and `.mp4` (video) sit next to it once it has ended. */
   readonly recordingPath?: string;
+  /** The folder the session's downloads go to (`manager.downloads(id)` lists them). */
+  readonly downloadsPath?: string;
 }
 
 /** What `create()` returns: the snapshot at creation, plus a way to stop that session. */
