@@ -10,6 +10,7 @@ export type { PageOverrides } from './session/emulation.js';
 export type { RecordingOptions } from './recording/settings.js';
 export type { RecordingEvent } from './recording/replay.js';
 export type { DownloadInfo } from './downloads/downloads.js';
+export type { SessionUsage, UsageTotals } from './usage/usage.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 

@@ -25,6 +25,7 @@ import { startServices, type Started } from './manager-start.js';
 import { withSession } from './with-session.js';
 import { getRecording } from './recording/recorder.js';
 import type { RecordingEvent } from './recording/replay.js';
+import { usageLedger, type UsageTotals } from './usage/usage.js';
 import { closeDownloads, deleteDownloads, downloadSettings, listDownloads, type DownloadInfo } from './downloads/downloads.js';
 
 /** What {@link SessionManager.stats} returns. */
@@ -33,6 +34,8 @@ export interface ManagerStats extends PoolStats {
   active: number;
   /** Creates waiting for a slot or a browser. */
   pending: number;
+  /** What the sessions used, summed over every session this manager has run (ended and active). */
+  usage: UsageTotals;
 }
 
 const STATUSES: readonly SessionStatus[] = ['pending', 'active', 'closed', 'error'];
@@ -248,7 +251,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
       else if (r.record.status === 'pending') pending++;
     }
     const pool = this.#live?.dispatcher.stats() ?? { idle: 0, busy: 0, resetting: 0, launching: 0, launches: 0, resets: 0, recycles: 0, resetMsP50: undefined };
-    return { ...pool, active, pending };
+    return { ...pool, active, pending, usage: usageLedger(this.#opts).totals() };
   }
 
   /** Launches `minIdle` browsers now instead of at the first `create()`. */

@@ -4,6 +4,7 @@ import { bool, checkKeys, int, ms } from '../validate.js';
 import { resolveOverrides, type PageOverrides } from './emulation.js';
 import { resolveProxy, type ProxySettings } from './proxy.js';
 import { downloadSettings, type DownloadSettings } from '../downloads/downloads.js';
+import { usageLedger, type UsageLedger } from '../usage/usage.js';
 import { resolveRecording, type RecordingOptions, type RecordingSettings } from '../recording/settings.js';
 
 /*
@@ -73,6 +74,8 @@ export interface ResolvedCreateParams {
   readonly recording: RecordingSettings | undefined;
   /** The manager's downloads (every session gets a folder there). */
   readonly downloads: DownloadSettings;
+  /** The manager's usage accounts. */
+  readonly usage: UsageLedger;
 }
 
 const CREATE_PARAM_NAMES = ['timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation', 'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId', 'recording', 'enableWebRecording'] as const satisfies readonly (keyof CreateSessionParams)[];
@@ -124,6 +127,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     overrides,
     recording: resolveRecording(p.recording, p.enableWebRecording, manager.recordingsDir),
     downloads: downloadSettings(manager),
+    usage: usageLedger(manager),
   };
 }
 

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { IsolationMode } from '../options.js';
 import type { ResolvedCreateParams } from './params.js';
 import type { SessionInfo, SessionStatus, StopReason } from './types.js';
+import type { SessionUsage } from '../usage/usage.js';
 
 /**
  * What the manager knows of one session: plain data, changed only by its {@link SessionRuntime}.
@@ -29,6 +30,8 @@ export class SessionRecord {
   browserPid: number | undefined;
   /** Clients connected now, as the endpoint last reported. */
   clients = 0;
+  /** What it used: read live while it runs, the final figures once it has ended. */
+  usage: (() => SessionUsage) | SessionUsage | undefined;
   /** The session's download folder. */
   downloadsPath: string | undefined;
   /** The recording's events file (`create({ recording })`). */
@@ -71,6 +74,7 @@ export class SessionRecord {
       error: this.error?.message,
       recordingPath: this.recordingPath,
       downloadsPath: this.downloadsPath,
+      usage: typeof this.usage === 'function' ? this.usage() : this.usage,
     };
     for (const k of Object.keys(info)) if (info[k] === undefined) delete info[k];
     return Object.freeze(info) as unknown as SessionInfo;

@@ -51,6 +51,8 @@ export class SessionRuntime {
   /** 'context' isolation: the session's own browser context, and those its clients created. */
   #contextId: string | undefined;
   readonly #clientContexts = new Set<string>();
+  /** Run synchronously the moment the session ends, before its browser is given back (last measurements). */
+  readonly #onFinish: (() => void)[] = [];
   /** Work to do once the session has ended, whatever the way (a local proxy to close). */
   readonly #onEnd: (() => Promise<void>)[] = [];
 
@@ -150,6 +152,11 @@ export class SessionRuntime {
     this.#onEnd.push(fn);
   }
 
+  /** Runs `fn` the moment the session ends (or its create fails), before anything is given back. */
+  onFinish(fn: () => void): void {
+    this.#onFinish.push(fn);
+  }
+
   #runOnEnd(): Promise<void> {
     const all = Promise.all(this.#onEnd.splice(0).map((fn) => fn().catch(() => {})));
     return settleWithin(all, this.#ctx.contextTimeoutMs, () => new Error('cleanup timed out')).promise.then(() => {}, () => {});
@@ -234,6 +241,13 @@ export class SessionRuntime {
     for (const name of [...this.#timers.keys()]) this.#clearTimer(name);
     clearInterval(this.#health);
     this.#detach?.();
+    for (const fn of this.#onFinish.splice(0)) {
+      try {
+        fn();
+      } catch {
+        // a measurement lost, nothing more
+      }
+    }
   }
 
   #armExpiry(): void {

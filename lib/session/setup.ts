@@ -16,6 +16,7 @@ import type { ResolvedCreateParams } from './params.js';
 import type { SessionRuntime } from './runtime.js';
 import { startRecording } from '../recording/recorder.js';
 import { setupDownloads } from '../downloads/downloads.js';
+import { startUsage } from '../usage/usage.js';
 
 /** Opening or disposing a session's browser context takes a few ms; one that takes this long failed. */
 export const CONTEXT_TIMEOUT_MS = 10_000;
@@ -80,6 +81,7 @@ export async function applyOverrides(rt: SessionRuntime, lease: Lease<PooledBrow
 export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrowser>, contextId: string | undefined, p: ResolvedCreateParams): Promise<void> {
   if (p.overrides) await applyOverrides(rt, lease, contextId, p.overrides);
   if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
+  await startUsage(rt, lease.browser, contextId, p.usage, CONTEXT_TIMEOUT_MS);
   await setupDownloads(rt, lease.browser, contextId, p.downloads, CONTEXT_TIMEOUT_MS);
   if (p.recording) await startRecording(rt, lease.browser, contextId, p.recording, CONTEXT_TIMEOUT_MS);
 }

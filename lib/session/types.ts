@@ -2,6 +2,7 @@
  * The session record: its states, why it stopped, and the snapshot users see.
  */
 import type { IsolationMode } from '../options.js';
+import type { SessionUsage } from '../usage/usage.js';
 
 /**
  * A session's state. `active`, `closed` and `error` are Hyperbrowser's; `pending` is a create
@@ -82,6 +83,8 @@ export interface SessionInfo {
   readonly recordingPath?: string;
   /** The folder the session's downloads go to (`manager.downloads(id)` lists them). */
   readonly downloadsPath?: string;
+  /** What the session used (live while active, final once ended; see the README's Usage section). */
+  readonly usage?: SessionUsage;
 }
 
 /** What `create()` returns: the snapshot at creation, plus a way to stop that session. */
