@@ -117,6 +117,13 @@ export interface SessionManagerOptions {
   readonly downloadsDir?: string;
   /** Keep the sessions' downloaded files when the manager closes (else `close()` removes them). @default false */
   readonly keepDownloads?: boolean;
+  /**
+   * Also measure each session's usage page by page: `networkBytesReceived` (every isolation mode)
+   * and `cpuMs` in 'context' isolation, through a CDP attach to every page of every session
+   * (`Network.enable`, `Performance.enable`). Costs CPU on every job (see the README's Usage).
+   * @default false
+   */
+  readonly pageUsage?: boolean;
   /** Time source for timeouts; tests inject a fake. @default the system clock */
   readonly clock?: Clock;
 }
@@ -207,6 +214,7 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   queueTimeoutMs: (o) => ms('queueTimeoutMs', o.queueTimeoutMs, 0, 0),
   runtimeDir: (o) => str('runtimeDir', o.runtimeDir) ?? defaultRuntimeDir(),
   downloadsDir: (o) => path.resolve(str('downloadsDir', o.downloadsDir) ?? defaultCacheDir('downloads')),
+  pageUsage: (o) => bool('pageUsage', o.pageUsage, false),
   keepDownloads: (o) => bool('keepDownloads', o.keepDownloads, false),
   recordingsDir: (o) => path.resolve(str('recordingsDir', o.recordingsDir) ?? defaultCacheDir('recordings')),
   clock: (o) => {

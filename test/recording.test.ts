@@ -9,7 +9,8 @@ import { pathToFileURL } from 'node:url';
 import puppeteer from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingUnavailableError, SessionManager, type IsolationMode, type RecordingEvent } from '../lib/index.js';
-import { startServer, waitUntil, type TestServer } from './helpers.js';
+import { CdpConnection } from '../lib/cdp.js';
+import { chromeEndpoint, startServer, waitUntil, type TestServer } from './helpers.js';
 
 declare const document: { body: { innerText: string }; images: unknown; createElement(n: string): any };
 
@@ -112,6 +113,14 @@ it("Hyperbrowser's enableWebRecording; getRecording of an unrecorded session is 
   await m.stop(s.id);
   const plain = await m.create();
   expect(plain.recordingPath).toBeUndefined();
+  // Recording off costs nothing: no connection of the manager's is attached to its page.
+  const chrome = await CdpConnection.connect(chromeEndpoint(plain.browserPid!), 10_000);
+  try {
+    const { targetInfos } = await chrome.send('Target.getTargets', {}, { timeoutMs: 10_000 });
+    expect(targetInfos.filter((t) => t.type === 'page' && t.attached)).toEqual([]);
+  } finally {
+    chrome.close();
+  }
   await expect(m.getRecording(plain.id)).rejects.toMatchObject({ code: 'ERR_NO_RECORDING' });
   expect(fs.readdirSync(dir).filter((f) => f.startsWith(plain.id))).toEqual([]);
   await expect(m.create({ recording: 'yes' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'create.recording' });

@@ -6,7 +6,8 @@
 import puppeteer from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager, type IsolationMode, type SessionInfo } from '../lib/index.js';
-import { nextEvent, startServer, type TestServer } from './helpers.js';
+import { CdpConnection } from '../lib/cdp.js';
+import { chromeEndpoint, nextEvent, startServer, type TestServer } from './helpers.js';
 
 const KB = 1024;
 const BIG = 300 * KB;
@@ -26,7 +27,7 @@ afterEach(async () => {
 
 describe.each(['reset', 'context', 'browser'] as IsolationMode[])("'%s' isolation", (isolation) => {
   it('network bytes, pages opened and CPU move the right way; final usage in sessionClosed and stats()', async () => {
-    const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation, maxConcurrent: 2 });
+    const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation, maxConcurrent: 2, pageUsage: true });
     managers.push(m);
     const [busy, idle] = await Promise.all([m.create(), m.create()]);
     const b = await puppeteer.connect({ browserWSEndpoint: busy.wsEndpoint });
@@ -66,7 +67,7 @@ describe.each(['reset', 'context', 'browser'] as IsolationMode[])("'%s' isolatio
     await m.stop(idle.id);
     const idleUsage = m.get(idle.id).usage!;
     // Both ran the same wall time in the same run; the busy one burnt at least a second more CPU.
-    expect(final.cpuMs).toBeGreaterThan(idleUsage.cpuMs);
+    expect(final.cpuMs).toBeGreaterThan(idleUsage.cpuMs!);
     expect(idleUsage.networkBytesReceived).toBeLessThan(BIG);
     expect(idleUsage.pagesOpened).toBe(0);
     // Final: it no longer moves.
@@ -74,8 +75,34 @@ describe.each(['reset', 'context', 'browser'] as IsolationMode[])("'%s' isolatio
     expect(m.get(busy.id).usage!.durationMs).toBe(final.durationMs);
     const totals = m.stats().usage;
     expect(totals.sessions).toBe(2);
-    expect(totals.networkBytesReceived).toBe(final.networkBytesReceived + idleUsage.networkBytesReceived);
+    expect(totals.networkBytesReceived).toBe(final.networkBytesReceived! + idleUsage.networkBytesReceived!);
     expect(totals.pagesOpened).toBe(3);
-    expect(totals.cpuMs).toBe(final.cpuMs + idleUsage.cpuMs);
+    expect(totals.cpuMs).toBe(final.cpuMs! + idleUsage.cpuMs!);
   }, 90_000);
+});
+
+describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolation) => {
+  it('without pageUsage: no page is attached for it; the /proc figures only', async () => {
+    const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation });
+    managers.push(m);
+    const s = await m.create();
+    const chrome = await CdpConnection.connect(chromeEndpoint(s.browserPid!), 10_000);
+    try {
+      const { targetInfos } = await chrome.send('Target.getTargets', {}, { timeoutMs: 10_000 });
+      const pages = targetInfos.filter((t) => t.type === 'page');
+      expect(pages.length).toBeGreaterThan(0);
+      // No client is connected: a page attached now would be the manager's (a hook).
+      expect(pages.filter((t) => t.attached)).toEqual([]);
+    } finally {
+      chrome.close();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    await m.stop(s.id);
+    const u = m.get(s.id).usage!;
+    expect(u.networkBytesReceived).toBeUndefined();
+    expect(u.durationMs).toBeGreaterThanOrEqual(300);
+    if (isolation === 'reset') expect(u.cpuMs).toBeGreaterThanOrEqual(0);
+    else expect(u.cpuMs).toBeUndefined();
+    expect(u.peakRssBytes).toBeGreaterThan(0);
+  }, 60_000);
 });

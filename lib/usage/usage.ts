@@ -11,7 +11,7 @@
  *   closes is lost.
  * - `peakRssBytes`: highest RSS sum of the process tree seen (every second and at the end). In
  *   'context' isolation, that of the whole shared Chrome: an upper bound.
- * - `networkBytesReceived`: `Network.loadingFinished` `encodedDataLength` (bytes on the wire,
+ * - `networkBytesReceived` (with the manager's `pageUsage` only): `Network.loadingFinished` `encodedDataLength` (bytes on the wire,
  *   headers included) of every request of the session's pages and frames, plus WebSocket frames
  *   received; requests still running or failed, and workers' own requests, are not counted.
  * - `pagesOpened`: pages created during the session (popups and `newPage()`; the first page,
@@ -26,9 +26,11 @@ import { groupSampler, sampleGroups } from './proc.js';
 /** What a session used; see the README's Usage section for how exact each figure is per isolation mode. */
 export interface SessionUsage {
   readonly durationMs: number;
-  readonly cpuMs: number;
+  /** Absent in 'context' isolation without the manager's `pageUsage`. */
+  readonly cpuMs?: number;
   readonly peakRssBytes: number;
-  readonly networkBytesReceived: number;
+  /** With the manager's `pageUsage` only. */
+  readonly networkBytesReceived?: number;
   readonly pagesOpened: number;
 }
 
@@ -43,8 +45,14 @@ export interface UsageTotals {
 
 /** A manager's usage accounts. */
 export class UsageLedger {
+  /** Measure per page too (network bytes, renderer CPU in 'context' isolation). */
+  readonly pages: boolean;
   readonly #live = new Set<() => SessionUsage>();
   #ended: Omit<UsageTotals, 'sessions'> & { sessions: number } = { sessions: 0, durationMs: 0, cpuMs: 0, networkBytesReceived: 0, pagesOpened: 0 };
+
+  constructor(pages: boolean) {
+    this.pages = pages;
+  }
 
   /** Totals over every session this manager has run. */
   totals(): UsageTotals {
@@ -66,17 +74,17 @@ export class UsageLedger {
 function add(t: { sessions: number; durationMs: number; cpuMs: number; networkBytesReceived: number; pagesOpened: number }, u: SessionUsage): void {
   t.sessions++;
   t.durationMs += u.durationMs;
-  t.cpuMs += u.cpuMs;
-  t.networkBytesReceived += u.networkBytesReceived;
+  t.cpuMs += u.cpuMs ?? 0;
+  t.networkBytesReceived += u.networkBytesReceived ?? 0;
   t.pagesOpened += u.pagesOpened;
 }
 
 const ledgers = new WeakMap<object, UsageLedger>();
 
-/** The ledger of the manager whose resolved options are `owner`. */
-export function usageLedger(owner: object): UsageLedger {
-  let l = ledgers.get(owner);
-  if (!l) ledgers.set(owner, (l = new UsageLedger()));
+/** The ledger of the manager whose resolved options are `o`. */
+export function usageLedger(o: { readonly pageUsage: boolean }): UsageLedger {
+  let l = ledgers.get(o);
+  if (!l) ledgers.set(o, (l = new UsageLedger(o.pageUsage)));
   return l;
 }
 
@@ -142,9 +150,10 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
       }),
     );
   };
-  const pollTimer = shared ? setInterval(() => void poll(), 1000).unref() : undefined;
+  const pollTimer = shared && ledger.pages ? setInterval(() => void poll(), 1000).unref() : undefined;
 
-  const removeHook = await addPageHook(
+  const noHook = async () => {};
+  const removeHook = !ledger.pages ? noHook : await addPageHook(
     b,
     contextId,
     {
@@ -177,9 +186,9 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
 
   const probe = (): SessionUsage => ({
     durationMs: (ended ?? Date.now()) - t0,
-    cpuMs: Math.round(shared ? renderersMs() : cpuNow - (cpuStart ?? cpuNow)),
+    ...(shared && !ledger.pages ? {} : { cpuMs: Math.round(shared ? renderersMs() : cpuNow - (cpuStart ?? cpuNow)) }),
     peakRssBytes: peakRss,
-    networkBytesReceived: network,
+    ...(ledger.pages ? { networkBytesReceived: network } : {}),
     pagesOpened: pages,
   });
   rt.record.usage = probe;
@@ -192,7 +201,7 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
     b.cdp.off('event', onTarget);
     clearInterval(pollTimer);
     if (b.process.alive) sampleNow();
-    last = shared ? poll() : Promise.resolve();
+    last = shared && ledger.pages ? poll() : Promise.resolve();
   });
   rt.onEnd(async () => {
     await last.catch(() => {});
