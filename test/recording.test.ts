@@ -22,7 +22,14 @@ const PAGE = `<!doctype html><title>form</title>
 let server: TestServer;
 let dir: string;
 beforeAll(async () => {
-  server = await startServer({ '/form': (_req, res) => void res.writeHead(200, { 'Content-Type': 'text/html' }).end(PAGE) });
+  server = await startServer({
+    '/form': (_req, res) => void res.writeHead(200, { 'Content-Type': 'text/html' }).end(PAGE),
+    // A cross-site iframe (localhost vs 127.0.0.1): an out-of-process iframe, a target of its own.
+    '/outer': (req, res) => {
+      const port = req.headers.host!.split(':')[1];
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><title>outer</title><p>Outer page</p><iframe src="http://localhost:${port}/title/Inner%20frame%20text"></iframe>`);
+    },
+  });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-rec-test-'));
 });
 afterAll(async () => {
@@ -104,6 +111,30 @@ describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolat
     }
   }, 90_000);
 });
+
+it('records out-of-process iframes and pages opened later', async () => {
+  // headless-shell keeps cross-site iframes in process unless told otherwise.
+  const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation: 'context', recordingsDir: dir, args: ['--site-per-process'] });
+  managers.push(m);
+  const s = await m.create({ recording: true });
+  const b = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+  try {
+    const later = await b.newPage();
+    await later.goto(`${server.origin}/outer`);
+    await waitUntil(() => later.frames().length === 2, 10_000, 'the iframe');
+    const text = async () => JSON.stringify(await m.getRecording(s.id));
+    const deadline = Date.now() + 10_000;
+    let seen = '';
+    while (!(seen.includes('Outer page') && seen.includes('Inner frame text')) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      seen = await text();
+    }
+    expect(seen).toContain('Outer page');
+    expect(seen).toContain('Inner frame text');
+  } finally {
+    await b.disconnect();
+  }
+}, 60_000);
 
 it("Hyperbrowser's enableWebRecording; getRecording of an unrecorded session is a typed error; recording off leaves no file", async () => {
   const m = new SessionManager({ minIdle: 0, handleSignals: false, recordingsDir: dir });

@@ -146,13 +146,12 @@ function uniquePath(folder: string, name: string): string {
 }
 
 /**
- * Gives the session its download folder, before it starts. At its end the folder is removed if
- * nothing was downloaded; files stay until `deleteDownloads(id)` or the manager's `close()`
+ * Gives the session its download folder, before it starts. Files stay until `deleteDownloads(id)` or the manager's `close()`
  * (unless `keepDownloads`).
  */
 export async function setupDownloads(rt: SessionRuntime, b: PooledBrowser, contextId: string | undefined, s: DownloadSettings, timeoutMs: number): Promise<void> {
+  // Chrome makes the folder (and its parents) at the first download: a session that downloads nothing leaves none.
   const folder = path.join(s.root, rt.id);
-  await fs.promises.mkdir(folder, { recursive: true, mode: 0o700 });
   let tracker = trackers.get(b);
   if (!tracker) trackers.set(b, (tracker = new BrowserDownloads(b)));
   const mine = new SessionDownloads(folder, contextId);
