@@ -95,6 +95,15 @@ class BrowserHooks {
     set?.delete(hook);
     if (set?.size === 0) this.#byContext.delete(contextId);
     const c = await this.#conn?.catch(() => undefined);
+    if (c && this.#byContext.size === 0) {
+      // No hook left on this browser: the connection goes, and with it every attachment (a
+      // reused Chrome's later sessions that need no hook pay nothing).
+      this.#conn = undefined;
+      this.#sessions.clear();
+      this.#pageSessions.clear();
+      c.close();
+      return;
+    }
     const detaches: Promise<unknown>[] = [];
     for (const [sessionId, a] of this.#sessions) {
       if (!a.hooks.delete(hook) || a.hooks.size > 0) continue;
@@ -131,6 +140,7 @@ class BrowserHooks {
   }
 
   #onEvent(c: CdpConnection, e: CdpEvent): void {
+    if (c.closed) return;
     if (e.method === 'Target.attachedToTarget') {
       void this.#onAttached(c, e.params, e.sessionId);
       return;

@@ -136,15 +136,17 @@ it('records out-of-process iframes and pages opened later', async () => {
   }
 }, 60_000);
 
-it("Hyperbrowser's enableWebRecording; getRecording of an unrecorded session is a typed error; recording off leaves no file", async () => {
-  const m = new SessionManager({ minIdle: 0, handleSignals: false, recordingsDir: dir });
+it("Hyperbrowser's enableWebRecording; getRecording of an unrecorded session is a typed error; recording off leaves no file and no hook", async () => {
+  const m = new SessionManager({ minIdle: 0, handleSignals: false, recordingsDir: dir, maxConcurrent: 1 });
   managers.push(m);
   const s = await m.create({ enableWebRecording: true });
   expect(s.recordingPath).toBeDefined();
   await m.stop(s.id);
   const plain = await m.create();
   expect(plain.recordingPath).toBeUndefined();
-  // Recording off costs nothing: no connection of the manager's is attached to its page.
+  // Recording off costs nothing: no connection of the manager's is attached to its page, on the
+  // Chrome the recorded session used before it (that session's attachments are gone).
+  expect(plain.browserPid).toBe(s.browserPid);
   const chrome = await CdpConnection.connect(chromeEndpoint(plain.browserPid!), 10_000);
   try {
     const { targetInfos } = await chrome.send('Target.getTargets', {}, { timeoutMs: 10_000 });
