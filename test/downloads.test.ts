@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager, type IsolationMode } from '../lib/index.js';
 import { startServer, waitUntil, type TestServer } from './helpers.js';
@@ -113,7 +114,9 @@ describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolat
     await p1!.goto(`${server.origin}/files`);
     await p1!.evaluate(() => document.getElementById('dl').click());
     await waitUntil(() => fs.readdirSync(own).includes('notes.txt'), 15_000, 'the client folder download');
-    expect(m.downloads(s1.id)).toEqual([]);
+    // The client has its file where it asked; the session's folder has a copy.
+    await completed(m, s1.id, 1);
+    expect(m.downloads(s1.id)).toEqual([{ name: 'notes.txt', path: path.join(s1.downloadsPath!, 'notes.txt'), size: 11, state: 'completed' }]);
     await b1.disconnect();
     await m.stop(s1.id);
 
@@ -126,6 +129,24 @@ describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolat
     expect(fs.readdirSync(own)).toEqual(['notes.txt']);
   }, 60_000);
 });
+
+it("Playwright's connectOverCDP (which sets its own download folder): its Download works and the session folder gets the file", async () => {
+  const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation: 'context', downloadsDir: root });
+  managers.push(m);
+  const s = await m.create();
+  const b = await chromium.connectOverCDP(s.wsEndpoint);
+  try {
+    const page = b.contexts()[0]!.pages()[0]!;
+    await page.goto(`${server.origin}/files`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#attach')]);
+    expect(download.suggestedFilename()).toBe('report.csv');
+    expect(fs.readFileSync((await download.path())!, 'utf8')).toBe('a,b\n1,2\n');
+    await completed(m, s.id, 1);
+    expect(m.downloads(s.id)).toEqual([{ name: 'report.csv', path: path.join(s.downloadsPath!, 'report.csv'), size: 8, state: 'completed' }]);
+  } finally {
+    await b.close();
+  }
+}, 60_000);
 
 it('close() removes the sessions\' downloads unless keepDownloads', async () => {
   for (const keepDownloads of [false, true]) {

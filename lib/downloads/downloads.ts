@@ -4,7 +4,9 @@
  * eventsEnabled })` on its own connection for the session's browser context ('context') or the
  * whole browser ('reset', 'browser') before the session starts. Chrome writes each download to
  * `<folder>/<guid>`; when it completes, the file is renamed to the name the page suggested
- * (`report (1).csv` when that name is taken). The events say which download is whose: a
+ * (`report (1).csv` when that name is taken). A download a client sent elsewhere (its own
+ * `Browser.setDownloadBehavior`, as Playwright's connectOverCDP does) is copied into the folder
+ * once complete. The events say which download is whose: a
  * download of a page of the session's context (or, for a browser that is the session's alone,
  * any download), else the folder Chrome wrote it to.
  */
@@ -105,25 +107,42 @@ class BrowserDownloads {
       const file = e.params.filePath;
       // A subframe's download is known by the folder Chrome wrote it to.
       const owner = known.owner ?? (file ? [...this.sessions].find((s) => path.dirname(file) === s.folder) : undefined);
-      if (!owner || (file !== undefined && path.dirname(file) !== owner.folder)) {
-        // Saved elsewhere: a client set its own download behaviour. Not the session folder's.
-        owner?.entries.delete(entry.guid);
+      if (!owner) return;
+      owner.entries.set(entry.guid, entry);
+      if (e.params.state === 'canceled') {
+        entry.state = 'canceled';
         return;
       }
-      owner.entries.set(entry.guid, entry);
-      entry.state = e.params.state;
-      if (e.params.state === 'completed') {
-        const from = file ?? path.join(owner.folder, entry.guid);
-        const to = uniquePath(owner.folder, entry.name);
+      const from = file ?? path.join(owner.folder, entry.guid);
+      if (path.dirname(from) === owner.folder) {
         try {
+          const to = reserve(owner.folder, entry.name);
           fs.renameSync(from, to);
           entry.path = to;
           entry.name = path.basename(to);
         } catch {
           entry.path = from;
         }
+        entry.state = 'completed';
+        return;
       }
+      // Saved where a client asked (its own Browser.setDownloadBehavior, as Playwright sends):
+      // the client keeps its file, the session's folder gets a copy.
+      void copyInto(owner.folder, entry, from);
     }
+  }
+}
+
+/** Copies a completed download into the session's folder; it counts as completed once there. */
+async function copyInto(folder: string, entry: Entry, from: string): Promise<void> {
+  try {
+    const to = reserve(folder, entry.name);
+    entry.path = to;
+    entry.name = path.basename(to);
+    await fs.promises.copyFile(from, to);
+    entry.state = 'completed';
+  } catch {
+    entry.state = 'canceled';
   }
 }
 
@@ -135,13 +154,19 @@ function safeName(suggested: string, guid: string): string {
   return base === '' ? guid : base;
 }
 
-/** `<folder>/<name>`, or `<folder>/<stem> (n)<ext>` for the first n free. */
-function uniquePath(folder: string, name: string): string {
+/** Creates (empty) and returns `<folder>/<name>`, or `<folder>/<stem> (n)<ext>` for the first n free. */
+function reserve(folder: string, name: string): string {
+  fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
   const ext = path.extname(name);
   const stem = name.slice(0, name.length - ext.length);
   for (let n = 0; ; n++) {
     const candidate = path.join(folder, n === 0 ? name : `${stem} (${n})${ext}`);
-    if (!fs.existsSync(candidate)) return candidate;
+    try {
+      fs.closeSync(fs.openSync(candidate, 'wx', 0o600));
+      return candidate;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || n > 10_000) throw err;
+    }
   }
 }
 
