@@ -136,6 +136,20 @@ it('records out-of-process iframes and pages opened later', async () => {
   }
 }, 60_000);
 
+it.each(['reset', 'context'] as IsolationMode[])("'%s': what a page has not sent yet when the session stops is flushed into the recording", async (isolation) => {
+  const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation, recordingsDir: dir });
+  managers.push(m);
+  const s = await m.create({ recording: true });
+  const b = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+  const [page] = await b.pages();
+  await page!.goto(`${server.origin}/form`);
+  await page!.type('#name', 'last words');
+  await b.disconnect();
+  await m.stop(s.id);
+  const inputs = incremental(await m.getRecording(s.id), 5);
+  expect(inputs.some((e) => (e.data as { text?: string }).text === 'last words')).toBe(true);
+}, 60_000);
+
 it("Hyperbrowser's enableWebRecording; getRecording of an unrecorded session is a typed error; recording off leaves no file and no hook", async () => {
   const m = new SessionManager({ minIdle: 0, handleSignals: false, recordingsDir: dir, maxConcurrent: 1 });
   managers.push(m);

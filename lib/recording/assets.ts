@@ -43,7 +43,8 @@ export function playerAssets(): { js: string; css: string } {
 /**
  * The script run in every document of a recorded session, before the page's own scripts. The
  * top document records and hands batches of events to the binding `binding` (at most 250 ms
- * after the first of a batch, and at `pagehide`); a cross-origin iframe records and posts its
+ * after the first of a batch, at `pagehide`, and on the event `<binding>:flush` the manager
+ * dispatches when the session ends); a cross-origin iframe records and posts its
  * events to its parent (rrweb's `recordCrossOriginIframes`); a same-origin iframe is left to its
  * parent's recorder. The binding is taken off `window` before the page runs.
  */
@@ -69,6 +70,7 @@ const flush = () => {
   try { send(JSON.stringify(events)); } catch {}
 };
 addEventListener('pagehide', flush, true);
+addEventListener(${JSON.stringify(`${binding}:flush`)}, flush, true);
 rrweb.record({
   emit(event) {
     if (!isTop) return;

@@ -28,9 +28,12 @@ export async function startRecording(rt: SessionRuntime, b: PooledBrowser, conte
   const source = recorderScript(binding);
   const video = s.ffmpeg ? new VideoEncoder(s.ffmpeg, `${base}.mp4`) : undefined;
   let conn: CdpConnection | undefined;
+  /** Sessions of the top-level pages, whose recorder the end flushes. */
+  const pages = new Set<string>();
   const hook: PageHook = {
     async attached(t) {
       conn = t.c;
+      if (t.type === 'page') pages.add(t.sessionId);
       const o = { sessionId: t.sessionId, timeoutMs: HOOK_TIMEOUT_MS };
       await Promise.all([
         t.type === 'page' ? t.c.send('Runtime.enable', {}, o) : undefined,
@@ -40,6 +43,9 @@ export async function startRecording(rt: SessionRuntime, b: PooledBrowser, conte
         t.c.send('Page.addScriptToEvaluateOnNewDocument', { source }, o),
         video?.attached(t),
       ]);
+    },
+    detached(sessionId) {
+      pages.delete(sessionId);
     },
     event(e) {
       if (e.method === 'Runtime.bindingCalled') {
@@ -59,7 +65,17 @@ export async function startRecording(rt: SessionRuntime, b: PooledBrowser, conte
     await video?.stop();
     throw new LaunchError(`Could not start the session's recording: ${(err as Error).message}`, b.process.executablePath, '', { cause: err });
   }
+  // The moment the session ends, before its pages go (the browser is given back after this): each
+  // page hands over what it has not sent yet.
+  let flushed: Promise<unknown> = Promise.resolve();
+  rt.onFinish(() => {
+    const c = conn;
+    const expression = `dispatchEvent(new Event(${JSON.stringify(`${binding}:flush`)}))`;
+    if (c) flushed = Promise.all([...pages].map((sessionId) => c.send('Runtime.evaluate', { expression }, { sessionId, timeoutMs: 1000 }).catch(() => {})));
+    return flushed;
+  });
   rt.onEnd(async () => {
+    await flushed;
     await remove();
     await Promise.all([new Promise<void>((resolve) => out.end(resolve)), video?.stop()]);
     const events = await readEvents(file).catch(() => []);

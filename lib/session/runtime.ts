@@ -13,6 +13,9 @@ import type { StopReason } from './types.js';
 /** Delay between a session's last page closing and the stop, so in-flight CDP replies reach its clients. */
 const PAGES_SETTLE_MS = 50;
 
+/** Bound on the work a session's features do at its end before its browser is given back. */
+const FINISH_WORK_MS = 2_000;
+
 /** What a session's runtime needs from the manager around it. */
 export interface RuntimeContext {
   readonly clock: Clock;
@@ -51,8 +54,10 @@ export class SessionRuntime {
   /** 'context' isolation: the session's own browser context, and those its clients created. */
   #contextId: string | undefined;
   readonly #clientContexts = new Set<string>();
-  /** Run synchronously the moment the session ends, before its browser is given back (last measurements). */
-  readonly #onFinish: (() => void)[] = [];
+  /** Run the moment the session ends, before its browser is given back (last measurements, flushes). */
+  readonly #onFinish: (() => void | Promise<unknown>)[] = [];
+  /** What those started; the browser is given back once it has settled (at most FINISH_WORK_MS). */
+  #finishWork: Promise<unknown> = Promise.resolve();
   /** Work to do once the session has ended, whatever the way (a local proxy to close). */
   readonly #onEnd: (() => Promise<void>)[] = [];
 
@@ -152,8 +157,11 @@ export class SessionRuntime {
     this.#onEnd.push(fn);
   }
 
-  /** Runs `fn` the moment the session ends (or its create fails), before anything is given back. */
-  onFinish(fn: () => void): void {
+  /**
+   * Runs `fn` the moment the session ends (or its create fails); an active session's browser is
+   * given back once the promise it may return has settled (bounded).
+   */
+  onFinish(fn: () => void | Promise<unknown>): void {
     this.#onFinish.push(fn);
   }
 
@@ -187,6 +195,7 @@ export class SessionRuntime {
     this.#ending = (async () => {
       await this.#ctx.disconnectClients(this.record.id);
       this.record.clients = 0;
+      await this.#finishWork;
       if (!retire) this.#ctx.release(lease, await this.#giveBack(lease.browser));
       await this.#runOnEnd();
       if (error) this.#ctx.emit('sessionError', this.record.snapshot(), error);
@@ -241,13 +250,16 @@ export class SessionRuntime {
     for (const name of [...this.#timers.keys()]) this.#clearTimer(name);
     clearInterval(this.#health);
     this.#detach?.();
+    const work: Promise<unknown>[] = [];
     for (const fn of this.#onFinish.splice(0)) {
       try {
-        fn();
+        const r = fn();
+        if (r) work.push(r.catch(() => {}));
       } catch {
         // a measurement lost, nothing more
       }
     }
+    if (work.length > 0) this.#finishWork = settleWithin(Promise.all(work), FINISH_WORK_MS, () => new Error('finish work timed out')).promise.catch(() => {});
   }
 
   #armExpiry(): void {

@@ -202,6 +202,7 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
     clearInterval(pollTimer);
     if (b.process.alive) sampleNow();
     last = shared && ledger.pages ? poll() : Promise.resolve();
+    return last;
   });
   rt.onEnd(async () => {
     await last.catch(() => {});
