@@ -166,10 +166,15 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
           shared ? t.c.send('Performance.enable', {}, o) : undefined,
         ]);
         if (!shared) return;
+        // A new target counts from its renderer's start (and, paused until this returns, would
+        // not answer now); one there before the session counts from now.
+        if (!t.existing) {
+          targets.set(t.sessionId, { base: 0, last: 0, banked: 0 });
+          return;
+        }
         const { metrics } = await t.c.send('Performance.getMetrics', {}, o);
         const v = (metrics.find((m) => m.name === 'ProcessTime')?.value ?? 0) * 1000;
-        // A target there before the session counts from now; a new one from its renderer's start.
-        targets.set(t.sessionId, { base: t.existing ? v : 0, last: v, banked: 0 });
+        targets.set(t.sessionId, { base: v, last: v, banked: 0 });
       },
       event(e) {
         if (e.method === 'Network.loadingFinished') network += e.params.encodedDataLength;
