@@ -19,10 +19,12 @@ import { VideoEncoder } from './video.js';
 
 /** Starts recording the session's pages; everything is finished and closed with the session. */
 export async function startRecording(rt: SessionRuntime, b: PooledBrowser, contextId: string | undefined, s: RecordingSettings, timeoutMs: number): Promise<void> {
-  await fs.promises.mkdir(s.dir, { recursive: true });
+  await fs.promises.mkdir(s.dir, { recursive: true, mode: 0o700 });
   const base = path.join(s.dir, rt.id);
   const file = `${base}.jsonl`;
   const out = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
+  // A full disk loses events; it must not take the process down.
+  out.on('error', () => {});
   rt.record.recordingPath = file;
   const binding = `__cs${crypto.randomBytes(6).toString('hex')}`;
   const source = recorderScript(binding);

@@ -8,8 +8,8 @@ import type { HookedTarget } from '../page-hooks.js';
 import { HOOK_TIMEOUT_MS } from '../page-hooks.js';
 
 const FPS = 5;
-/** ffmpeg gets this long to finish the file after its input ends. */
-const FINISH_MS = 15_000;
+/** ffmpeg gets this long to finish the file after its input ends (within the session's cleanup bound). */
+const FINISH_MS = 8_000;
 
 /** Frames in, an MP4 file out. */
 export class VideoEncoder {
