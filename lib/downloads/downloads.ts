@@ -177,14 +177,19 @@ function reserve(folder: string, name: string): string {
 export async function setupDownloads(rt: SessionRuntime, b: PooledBrowser, contextId: string | undefined, s: DownloadSettings, timeoutMs: number): Promise<void> {
   // Chrome makes the folder (and its parents) at the first download: a session that downloads nothing leaves none.
   const folder = path.join(s.root, rt.id);
-  let tracker = trackers.get(b);
-  if (!tracker) trackers.set(b, (tracker = new BrowserDownloads(b)));
+  const tracker = trackers.get(b) ?? new BrowserDownloads(b);
+  trackers.set(b, tracker);
   const mine = new SessionDownloads(folder, contextId);
   tracker.sessions.add(mine);
   s.sessions.set(rt.id, mine);
   rt.record.downloadsPath = folder;
   rt.onEnd(async () => {
     mine.active = false;
+    // Nothing downloaded: nothing to keep track of (a long-running manager would pile these up).
+    if (mine.entries.size === 0) {
+      tracker.sessions.delete(mine);
+      s.sessions.delete(rt.id);
+    }
     await fs.promises.rmdir(folder).catch(() => {});
   });
   try {
