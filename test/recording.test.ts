@@ -47,7 +47,7 @@ const snapshotsInFile = (file: string) =>
 const fullSnapshots = (events: RecordingEvent[]) => events.filter((e) => e.type === 2);
 const incremental = (events: RecordingEvent[], source: number) => events.filter((e) => e.type === 3 && (e.data as { source?: number }).source === source);
 
-describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolation) => {
+describe.each(['reset', 'context', 'browser'] as IsolationMode[])("'%s' isolation", (isolation) => {
   it('records every document and the interactions; the replay page shows the page from file://', async () => {
     const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation, recordingsDir: dir });
     managers.push(m);
