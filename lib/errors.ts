@@ -19,7 +19,9 @@ export type ErrorCode =
   | 'ERR_RUNTIME_DIR'
   | 'ERR_PROFILE_NOT_FOUND'
   | 'ERR_PROFILE_BUSY'
-  | 'ERR_PROFILES_DIR';
+  | 'ERR_PROFILES_DIR'
+  | 'ERR_FFMPEG_MISSING'
+  | 'ERR_NO_RECORDING';
 
 /** Base class of the library's errors. */
 export class ChromeSessionsError extends Error {
@@ -190,6 +192,17 @@ export class ProfilesDirError extends ChromeSessionsError {
   constructor(path: string, problem: string, options?: { cause?: unknown }) {
     super('ERR_PROFILES_DIR', `Refusing profilesDir ${JSON.stringify(path)}: ${problem}. It must be a folder (not a symbolic link) owned by this process's uid`, options);
     this.path = path;
+  }
+}
+
+/**
+ * A recording cannot be had: `ERR_FFMPEG_MISSING` (a video was asked for and no ffmpeg is on
+ * PATH; thrown by `create()`), `ERR_NO_RECORDING` (`getRecording()` of a session created without
+ * `recording`).
+ */
+export class RecordingUnavailableError extends ChromeSessionsError {
+  constructor(code: 'ERR_FFMPEG_MISSING' | 'ERR_NO_RECORDING', message: string) {
+    super(code, message);
   }
 }
 

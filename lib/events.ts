@@ -72,7 +72,7 @@ export interface SessionManagerEvents {
   sessionExpiring: [event: { readonly sessionId: string; readonly expiresAt: string; readonly inMs: number }];
   /** A session ended in `error` (crash, unresponsive browser); `sessionClosed` follows. */
   sessionError: [session: SessionInfo, error: Error];
-  /** A session ended, whatever the reason (`session.stopReason`), in `closed` or `error`. */
+  /** A session ended, whatever the reason (`session.stopReason`), in `closed` or `error`; `session.usage` holds its final usage. */
   sessionClosed: [session: SessionInfo];
   clientConnected: [event: ClientConnectedEvent];
   clientDisconnected: [event: ClientDisconnectedEvent];

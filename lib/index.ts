@@ -24,6 +24,10 @@ export { ProfileStore, defaultProfilesDir } from './profiles/store.js';
 export type { ProfileInfo, ProfileList, CreateProfileParams, ListProfilesParams } from './profiles/store.js';
 export type { ProfileParams } from './session/profile.js';
 export type { LiveViewMode } from './live/mode.js';
+export type { RecordingOptions } from './recording/settings.js';
+export type { RecordingEvent } from './recording/replay.js';
+export type { DownloadInfo } from './downloads/downloads.js';
+export type { SessionUsage, UsageTotals } from './usage/usage.js';
 export { STEEL_STATUS } from './session/types.js';
 export type { Session, SessionInfo, SessionStatus, SteelSessionStatus, StopReason, ListSessionsParams, SessionList } from './session/types.js';
 
@@ -64,6 +68,7 @@ export {
   ProfileNotFoundError,
   ProfileBusyError,
   ProfilesDirError,
+  RecordingUnavailableError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 

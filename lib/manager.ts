@@ -27,6 +27,10 @@ import { openProfile } from './session/profile.js';
 import { withSession } from './with-session.js';
 import { getContext } from './session/session-context.js';
 import type { FullSessionContext } from './session/context-state.js';
+import { getRecording } from './recording/recorder.js';
+import type { RecordingEvent } from './recording/replay.js';
+import { usageLedger, type UsageTotals } from './usage/usage.js';
+import { closeDownloads, deleteDownloads, downloadSettings, listDownloads, type DownloadInfo } from './downloads/downloads.js';
 
 /** What {@link SessionManager.stats} returns. */
 export interface ManagerStats extends PoolStats {
@@ -34,6 +38,8 @@ export interface ManagerStats extends PoolStats {
   active: number;
   /** Creates waiting for a slot or a browser. */
   pending: number;
+  /** What the sessions used, summed over every session this manager has run (ended and active). */
+  usage: UsageTotals;
 }
 
 const STATUSES: readonly SessionStatus[] = ['pending', 'active', 'closed', 'error'];
@@ -247,6 +253,21 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     return rec.snapshot();
   }
 
+  /** A recorded session's rrweb events so far, all of them once it has ended (`RecordingUnavailableError` if it was not recorded). */
+  getRecording(id: string): Promise<RecordingEvent[]> {
+    return getRecording(id, this.#runtime(id).record.recordingPath);
+  }
+
+  /** The files session `id` downloaded, finished and in progress, in its own folder (`session.downloadsPath`). */
+  downloads(id: string): DownloadInfo[] {
+    return listDownloads(downloadSettings(this.#opts), this.#runtime(id).id);
+  }
+
+  /** Removes the files session `id` downloaded (its folder too, once it has ended). */
+  deleteDownloads(id: string): Promise<void> {
+    return deleteDownloads(downloadSettings(this.#opts), this.#runtime(id).id);
+  }
+
   /** Counters: sessions by state and the pool's browsers by state, launches, resets and recycles. */
   stats(): ManagerStats {
     let active = 0;
@@ -256,7 +277,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
       else if (r.record.status === 'pending') pending++;
     }
     const pool = this.#live?.dispatcher.stats() ?? { idle: 0, busy: 0, resetting: 0, launching: 0, launches: 0, resets: 0, recycles: 0, resetMsP50: undefined };
-    return { ...pool, active, pending };
+    return { ...pool, active, pending, usage: usageLedger(this.#opts).totals() };
   }
 
   /** Launches `minIdle` browsers now instead of at the first `create()`. */
@@ -291,6 +312,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
         return rt.ended;
       }),
     );
+    await closeDownloads(downloadSettings(this.#opts)).catch(() => {});
     const started = await this.#started?.catch(() => undefined);
     if (started) {
       await started.dispatcher.close();

@@ -7,6 +7,7 @@ import { systemClock } from './clock.js';
 import { bool, checkKeys, int, ms, str } from './validate.js';
 import { defaultProfilesDir } from './profiles/store.js';
 import { resolveProvider, type BrowserProvider } from './providers/resolve.js';
+import { defaultCacheDir } from './recording/settings.js';
 
 export type { ProxySettings } from './session/proxy.js';
 export type { CreateSessionParams } from './session/params.js';
@@ -111,6 +112,26 @@ export interface SessionManagerOptions {
    * @default `$XDG_CACHE_HOME/chrome-sessions/profiles`, else `~/.cache/chrome-sessions/profiles`
    */
   readonly profilesDir?: string;
+  /**
+   * Folder of session recordings (`create({ recording })`): `<id>.jsonl` events, `<id>.html`
+   * replay page, `<id>.mp4` video. Kept after the manager closes.
+   * @default `$XDG_CACHE_HOME/chrome-sessions/recordings`, else `~/.cache/chrome-sessions/recordings`
+   */
+  readonly recordingsDir?: string;
+  /**
+   * Folder of sessions' downloads: each session downloads into `<downloadsDir>/<id>/`.
+   * @default `$XDG_CACHE_HOME/chrome-sessions/downloads`, else `~/.cache/chrome-sessions/downloads`
+   */
+  readonly downloadsDir?: string;
+  /** Keep the sessions' downloaded files when the manager closes (else `close()` removes them). @default false */
+  readonly keepDownloads?: boolean;
+  /**
+   * Also measure each session's usage page by page: `networkBytesReceived` (every isolation mode)
+   * and `cpuMs` in 'context' isolation, through a CDP attach to every page of every session
+   * (`Network.enable`, `Performance.enable`). Costs CPU on every job (see the README's Usage).
+   * @default false
+   */
+  readonly pageUsage?: boolean;
   /** Time source for timeouts; tests inject a fake. @default the system clock */
   readonly clock?: Clock;
   /** Where sessions' browsers come from: `localChrome()` or `seleniumGrid({ url })` (README, "Past one machine"). @default localChrome() */
@@ -205,6 +226,10 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
   runtimeDir: (o) => str('runtimeDir', o.runtimeDir) ?? defaultRuntimeDir(),
   profilesDir: (o) => path.resolve(str('profilesDir', o.profilesDir) ?? defaultProfilesDir()),
   provider: (o) => resolveProvider(o.provider),
+  downloadsDir: (o) => path.resolve(str('downloadsDir', o.downloadsDir) ?? defaultCacheDir('downloads')),
+  pageUsage: (o) => bool('pageUsage', o.pageUsage, false),
+  keepDownloads: (o) => bool('keepDownloads', o.keepDownloads, false),
+  recordingsDir: (o) => path.resolve(str('recordingsDir', o.recordingsDir) ?? defaultCacheDir('recordings')),
   clock: (o) => {
     const clock = (o.clock ?? systemClock) as Clock;
     if (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {

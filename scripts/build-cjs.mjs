@@ -22,6 +22,8 @@ const result = await build({
   target: 'node20',
   // import() of a peer becomes require(): Jest runs CommonJS without a dynamic-import hook.
   supported: { 'dynamic-import': false },
+  // lib/recording/assets.ts finds packages from __filename in CommonJS; its import.meta branch never runs here.
+  define: { 'import.meta.url': 'undefined' },
   external,
   legalComments: 'eof',
   metafile: true,

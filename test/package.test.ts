@@ -107,7 +107,8 @@ describe('the packed tarball', () => {
       peerDependencies: Record<string, string>;
       peerDependenciesMeta: Record<string, { optional?: boolean }>;
     };
-    expect(Object.keys(manifest.dependencies).sort()).toEqual(['chrome-launcher', 'debug', 'eventemitter3', 'proxy-chain', 'ws']);
+    // devtools-protocol: types only, which the public .d.ts files reach; rrweb and rrweb-player: browser builds read from disk (recordings).
+    expect(Object.keys(manifest.dependencies).sort()).toEqual(['chrome-launcher', 'debug', 'devtools-protocol', 'eventemitter3', 'proxy-chain', 'rrweb', 'rrweb-player', 'ws']);
     for (const peer of ['puppeteer-core', 'playwright-core']) {
       expect(manifest.peerDependencies[peer], peer).toBeDefined();
       expect(manifest.peerDependenciesMeta[peer]?.optional, peer).toBe(true);

@@ -7,6 +7,9 @@ import { resolveProxy, type ProxySettings } from './proxy.js';
 import { resolveScreen, type ScreenSize } from './screen.js';
 import { resolveSessionContext, type SessionContext } from './context-state.js';
 import { resolveLiveView, type LiveViewMode } from '../live/mode.js';
+import { downloadSettings, type DownloadSettings } from '../downloads/downloads.js';
+import { usageLedger, type UsageLedger } from '../usage/usage.js';
+import { resolveRecording, type RecordingOptions, type RecordingSettings } from '../recording/settings.js';
 
 /*
  * A create's parameters: the public interface, the resolved form, and their validation.
@@ -75,6 +78,14 @@ export interface CreateSessionParams {
    * keyboard to the session's page, `'readonly'` only shows it. @default 'interactive'
    */
   readonly liveView?: LiveViewMode;
+  /**
+   * Record the session with rrweb (every page and frame, pages opened later and after each
+   * navigation): events in `<recordingsDir>/<id>.jsonl` as they come, a replay page `<id>.html`
+   * when it ends; `{ video: true }` also encodes `<id>.mp4` with ffmpeg. @default false
+   */
+  readonly recording?: boolean | RecordingOptions;
+  /** Hyperbrowser's name for `recording: true`. @default false */
+  readonly enableWebRecording?: boolean;
 }
 
 /** The create parameters with defaults applied. */
@@ -93,6 +104,11 @@ export interface ResolvedCreateParams {
   readonly saveContext: boolean;
   readonly profile: ResolvedProfile | undefined;
   readonly liveView: LiveViewMode;
+  readonly recording: RecordingSettings | undefined;
+  /** The manager's downloads (every session gets a folder there). */
+  readonly downloads: DownloadSettings;
+  /** The manager's usage accounts. */
+  readonly usage: UsageLedger;
 }
 
 const CREATE_PARAM_NAMES = [
@@ -101,6 +117,7 @@ const CREATE_PARAM_NAMES = [
   'screen', 'dimensions', 'sessionContext', 'saveContext',
   'profile',
   'liveView',
+  'recording', 'enableWebRecording',
 ] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
@@ -157,6 +174,9 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     saveContext: bool('create.saveContext', p.saveContext, false),
     profile,
     liveView: resolveLiveView(p.liveView),
+    recording: resolveRecording(p.recording, p.enableWebRecording, manager.recordingsDir),
+    downloads: downloadSettings(manager),
+    usage: usageLedger(manager),
   };
 }
 

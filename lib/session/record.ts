@@ -3,6 +3,7 @@ import type { LiveViewMode } from '../live/mode.js';
 import type { IsolationMode } from '../options.js';
 import type { ResolvedCreateParams } from './params.js';
 import type { SessionInfo, SessionStatus, StopReason } from './types.js';
+import type { SessionUsage } from '../usage/usage.js';
 
 /**
  * What the manager knows of one session: plain data, changed only by its {@link SessionRuntime}.
@@ -38,6 +39,12 @@ export class SessionRecord {
   gridSessionId: string | undefined;
   /** Clients connected now, as the endpoint last reported. */
   clients = 0;
+  /** What it used: read live while it runs, the final figures once it has ended. */
+  usage: (() => SessionUsage) | SessionUsage | undefined;
+  /** The session's download folder. */
+  downloadsPath: string | undefined;
+  /** The recording's events file (`create({ recording })`). */
+  recordingPath: string | undefined;
   /** Last CDP message from any client (drives the idle timeout). */
   lastTraffic = 0;
 
@@ -77,6 +84,9 @@ export class SessionRecord {
       closedAt: iso(this.closedAt),
       stopReason: this.stopReason,
       error: this.error?.message,
+      recordingPath: this.recordingPath,
+      downloadsPath: this.downloadsPath,
+      usage: typeof this.usage === 'function' ? this.usage() : this.usage,
     };
     for (const k of Object.keys(info)) if (info[k] === undefined) delete info[k];
     return Object.freeze(info) as unknown as SessionInfo;

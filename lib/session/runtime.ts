@@ -13,6 +13,9 @@ import type { StopReason } from './types.js';
 /** Delay between a session's last page closing and the stop, so in-flight CDP replies reach its clients. */
 const PAGES_SETTLE_MS = 50;
 
+/** Bound on the work a session's features do at its end before its browser is given back. */
+const FINISH_WORK_MS = 2_000;
+
 /** What a session's runtime needs from the manager around it. */
 export interface RuntimeContext {
   readonly clock: Clock;
@@ -51,6 +54,10 @@ export class SessionRuntime {
   /** 'context' isolation: the session's own browser context, and those its clients created. */
   #contextId: string | undefined;
   readonly #clientContexts = new Set<string>();
+  /** Run the moment the session ends, before its browser is given back (last measurements, flushes). */
+  readonly #onFinish: (() => void | Promise<unknown>)[] = [];
+  /** What those started; the browser is given back once it has settled (at most FINISH_WORK_MS). */
+  #finishWork: Promise<unknown> = Promise.resolve();
   /** Work to do once the session has ended, whatever the way (a local proxy to close). */
   readonly #onEnd: (() => Promise<void>)[] = [];
   /** Work to do once it has ended, before its browser goes back (a final read of its state). */
@@ -153,6 +160,14 @@ export class SessionRuntime {
   }
 
   /**
+   * Runs `fn` the moment the session ends (or its create fails); an active session's browser is
+   * given back once the promise it may return has settled (bounded).
+   */
+  onFinish(fn: () => void | Promise<unknown>): void {
+    this.#onFinish.push(fn);
+  }
+
+  /**
    * Runs `fn` once the session has ended and its clients are gone, before its browser goes back
    * to the pool (bounded; skipped when the browser crashed or hung, and for a failed create).
    */
@@ -190,6 +205,7 @@ export class SessionRuntime {
     this.#ending = (async () => {
       await this.#ctx.disconnectClients(this.record.id);
       this.record.clients = 0;
+      await this.#finishWork;
       if (!retire) {
         await this.#runOnEnd(this.#beforeRelease);
         this.#ctx.release(lease, await this.#giveBack(lease.browser));
@@ -247,6 +263,16 @@ export class SessionRuntime {
     for (const name of [...this.#timers.keys()]) this.#clearTimer(name);
     clearInterval(this.#health);
     this.#detach?.();
+    const work: Promise<unknown>[] = [];
+    for (const fn of this.#onFinish.splice(0)) {
+      try {
+        const r = fn();
+        if (r) work.push(r.catch(() => {}));
+      } catch {
+        // a measurement lost, nothing more
+      }
+    }
+    if (work.length > 0) this.#finishWork = settleWithin(Promise.all(work), FINISH_WORK_MS, () => new Error('finish work timed out')).promise.catch(() => {});
   }
 
   #armExpiry(): void {

@@ -15,6 +15,9 @@ import type { ChromeProxy } from './proxy.js';
 import type { ResolvedCreateParams } from './params.js';
 import type { SessionRuntime } from './runtime.js';
 import { prepareContext } from './session-context.js';
+import { startRecording } from '../recording/recorder.js';
+import { setupDownloads } from '../downloads/downloads.js';
+import { startUsage } from '../usage/usage.js';
 
 /** Opening or disposing a session's browser context takes a few ms; one that takes this long failed. */
 export const CONTEXT_TIMEOUT_MS = 10_000;
@@ -85,4 +88,7 @@ export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrow
   if (overrides) await applyOverrides(rt, lease, contextId, overrides);
   await prepareContext(rt, lease, contextId, p);
   if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
+  await startUsage(rt, lease.browser, contextId, p.usage, CONTEXT_TIMEOUT_MS);
+  await setupDownloads(rt, lease.browser, contextId, p.downloads, CONTEXT_TIMEOUT_MS);
+  if (p.recording) await startRecording(rt, lease.browser, contextId, p.recording, CONTEXT_TIMEOUT_MS);
 }

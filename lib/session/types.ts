@@ -2,6 +2,7 @@
  * The session record: its states, why it stopped, and the snapshot users see.
  */
 import type { IsolationMode } from '../options.js';
+import type { SessionUsage } from '../usage/usage.js';
 
 /**
  * A session's state. `active`, `closed` and `error` are Hyperbrowser's; `pending` is a create
@@ -86,6 +87,12 @@ export interface SessionInfo {
   readonly stopReason?: StopReason;
   /** What went wrong, for status `error`. */
   readonly error?: string;
+  /** The rrweb events file of a recorded session (`create({ recording })`); `.html` (replay page) and `.mp4` (video) sit next to it once it has ended. */
+  readonly recordingPath?: string;
+  /** The folder the session's downloads go to (`manager.downloads(id)` lists them). */
+  readonly downloadsPath?: string;
+  /** What the session used (live while active, final once ended; see the README's Usage section). */
+  readonly usage?: SessionUsage;
 }
 
 /** What `create()` returns: the snapshot at creation, plus a way to stop that session. */
