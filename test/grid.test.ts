@@ -3,6 +3,9 @@
  * Chrome slot each, Grid's `--session-timeout` at 10 s (so the heartbeat has something to prove).
  * Each test ends with the Grid empty: every Grid session our managers made is gone from `/status`.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -122,6 +125,16 @@ describe('seleniumGrid() options and create parameters', () => {
     expect(m.chrome.headless).toBe('new');
     await expect(m.create({ proxy: { server: 'http://proxy:8080', username: 'u', password: 'p' }, isolation: 'browser' })).rejects.toMatchObject({ option: 'create.proxy' });
     await expect(m.create({ browserURL: true })).rejects.toMatchObject({ option: 'create.browserURL' });
+    // A profile is a folder on this machine, which a node cannot open.
+    const profilesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grid-profiles-'));
+    try {
+      const withProfiles = new SessionManager({ provider: seleniumGrid({ url: 'http://127.0.0.1:9' }), profilesDir, handleSignals: false });
+      managers.push(withProfiles);
+      const { id } = await withProfiles.profiles.create();
+      await expect(withProfiles.create({ profile: { id } })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'create.profile' });
+    } finally {
+      fs.rmSync(profilesDir, { recursive: true, force: true });
+    }
     expect(m.stats()).toMatchObject({ idle: 0, launching: 0 });
     const reset = new SessionManager({ provider: seleniumGrid({ url: 'http://127.0.0.1:9' }), reuse: true, handleSignals: false });
     managers.push(reset);
@@ -138,6 +151,12 @@ describe('sessions on Selenium Grid', () => {
     expect(nodes.every((n) => grid.nodes.includes(n!))).toBe(true);
     expect(new Set(nodes).size).toBe(2);
     expect(a.wsEndpoint).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/devtools\/browser\//);
+    // The node's Chrome is not this machine's: no local download folder, no /proc figures.
+    const info = m.get(a.id);
+    expect(info.downloadsPath).toBeUndefined();
+    expect(info.usage).toMatchObject({ pagesOpened: expect.any(Number), durationMs: expect.any(Number) });
+    expect(info.usage?.peakRssBytes).toBeUndefined();
+    expect(info.usage?.cpuMs).toBeUndefined();
   });
 
   it('puppeteer-core and playwright-core work through wsEndpoint; the first tab is about:blank', async () => {

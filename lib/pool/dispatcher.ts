@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { CreateAbortedError, LaunchError, ManagerClosedError, QueueFullError } from '../errors.js';
 import { settleWithin } from '../deadline.js';
 import { poolLog, since } from '../log.js';
-import { PendingCreate, PoolEntry, abortError, aliveIn, countIn, launchError, poolKey, poolStats, recycleReason, roomIn, slotsTaken, type Lease } from './entries.js';
+import { PendingCreate, PoolEntry, abortError, afterRelease, aliveIn, countIn, idleOtherThan, launchError, poolKey, poolStats, slotsTaken, sparesOf, type Lease } from './entries.js';
 import type { AcquireOptions, BrowserFactory, DispatcherEvents, DispatcherOptions, PoolBrowser, PoolStats, RetireReason } from './types.js';
 
 export type { AcquireOptions, DispatcherEvents, Lease, PoolEntry };
@@ -100,22 +100,11 @@ export class Dispatcher<B extends PoolBrowser> {
     if (!e.leases.delete(lease)) return;
     e.sessionsServed++;
     if (e.state === 'retiring') return;
-    if (retire === 'crashed' || retire === 'unresponsive') {
-      this.#retire(e, retire); // broken for every session it holds
-    } else {
-      const reason = retire ?? (this.#closed ? 'surplus' : recycleReason(e, this.#opts));
-      if (reason) e.drainReason ??= reason;
-      if (e.leases.size > 0) {
-        // A shared browser still serving others: a recycle rule waits for them to end.
-        if (e.drainReason) e.state = 'draining';
-      } else if (e.drainReason) {
-        this.#retire(e, e.drainReason);
-      } else if (e.shared) {
-        this.#idle(e); // its sessions' contexts are gone: nothing to reset
-      } else {
-        this.#reset(e);
-      }
-    }
+    const next = afterRelease(e, retire, this.#closed, this.#opts);
+    if (next === 'retire') this.#retire(e, e.drainReason!);
+    else if (next === 'drain') e.state = 'draining';
+    else if (next === 'idle') this.#idle(e);
+    else if (next === 'reset') this.#reset(e);
     this.dispatch();
   }
 
@@ -379,13 +368,9 @@ export class Dispatcher<B extends PoolBrowser> {
 
   /** Makes room for `key` by retiring an idle browser of another launch configuration. */
   #evictIdleOtherThan(key: string): boolean {
-    for (const e of this.#entries) {
-      if (e.state === 'idle' && e.key !== key) {
-        this.#retire(e, 'surplus');
-        return true;
-      }
-    }
-    return false;
+    const e = idleOtherThan(this.#entries, key);
+    if (e) this.#retire(e, 'surplus');
+    return e !== undefined;
   }
 
   /**
@@ -393,13 +378,10 @@ export class Dispatcher<B extends PoolBrowser> {
    * launch is in flight: on a few cores, two launches at once slow the one a create waits for.
    */
   #topUp(): void {
-    if (this.#opts.minIdle === 0 || Date.now() < this.#warmRetryAt) return;
-    if (countIn(this.#entries, 'launching') > 0) return;
+    if (this.#opts.minIdle === 0 || Date.now() < this.#warmRetryAt || countIn(this.#entries, 'launching') > 0) return;
     for (const [key, { spec, capacity }] of this.#specs) {
       const waiting = this.#pending.filter((r) => r.key === key && !r.launch).length;
-      // Shared browsers: room for one more session is a spare already (a context opens in ms).
-      const spare = (capacity === undefined ? countIn(this.#entries, 'idle', key) + countIn(this.#entries, 'resetting', key) : roomIn(this.#entries, key)) - waiting;
-      if (spare < this.#opts.minIdle && aliveIn(this.#entries) < this.#maxBrowsers) {
+      if (sparesOf(this.#entries, key, capacity) - waiting < this.#opts.minIdle && aliveIn(this.#entries) < this.#maxBrowsers) {
         this.#launch(key, spec, capacity);
         return;
       }

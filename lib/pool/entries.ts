@@ -160,3 +160,35 @@ export function roomIn<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>, k
   for (const e of entries) if (e.key === key && (e.state === 'idle' || e.state === 'busy')) n += Math.max(0, e.free);
   return n;
 }
+
+/** An idle browser of another launch configuration than `key` (one to retire to make room). */
+export function idleOtherThan<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>, key: string): PoolEntry<B> | undefined {
+  for (const e of entries) if (e.state === 'idle' && e.key !== key) return e;
+  return undefined;
+}
+
+/**
+ * Spares of `key`: idle or resetting whole browsers, or, for shared browsers (`capacity` given),
+ * the room left in them (a context opens in ms, so room for one more session is a spare already).
+ */
+export function sparesOf<B extends PoolBrowser>(entries: Iterable<PoolEntry<B>>, key: string, capacity: number | undefined): number {
+  return capacity === undefined ? countIn(entries, 'idle', key) + countIn(entries, 'resetting', key) : roomIn(entries, key);
+}
+
+/**
+ * A browser's next step once a lease comes back: `retire` now (a crash ends it for every session
+ * it holds), `drain` (a shared browser still serving others waits for them under a recycle
+ * rule), `keep` serving, `idle` (a shared browser: its sessions' contexts are gone, nothing to
+ * reset) or `reset`. Sets `drainReason` to the retire reason.
+ */
+export function afterRelease<B extends PoolBrowser>(e: PoolEntry<B>, retire: RetireReason | undefined, closed: boolean, opts: DispatcherOptions): 'retire' | 'drain' | 'keep' | 'idle' | 'reset' {
+  if (retire === 'crashed' || retire === 'unresponsive') {
+    e.drainReason = retire;
+    return 'retire';
+  }
+  const reason = retire ?? (closed ? 'surplus' : recycleReason(e, opts));
+  if (reason) e.drainReason ??= reason;
+  if (e.leases.size > 0) return e.drainReason ? 'drain' : 'keep';
+  if (e.drainReason) return 'retire';
+  return e.shared ? 'idle' : 'reset';
+}

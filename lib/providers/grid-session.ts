@@ -36,6 +36,7 @@ export interface GridTarget {
  */
 export class GridSession implements BrowserProcess {
   readonly gridSessionId: string;
+  readonly remote = true;
   readonly wsEndpoint: string;
   readonly pid: number;
   readonly executablePath: string;

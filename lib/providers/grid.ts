@@ -107,11 +107,12 @@ export class SeleniumGridProvider implements ProviderHooks {
   }
 
   /** @internal */
-  checkCreate(p: { readonly proxy: ProxySettings | undefined; readonly browserURL: boolean }): void {
+  checkCreate(p: { readonly proxy: ProxySettings | undefined; readonly browserURL: boolean; readonly profile: boolean }): void {
     if (p.proxy?.username !== undefined) {
       throw new InvalidOptionError('create.proxy', 'a proxy without credentials with a seleniumGrid provider (Chrome runs on a node, which cannot reach the local forwarder that adds them)', '(a proxy with credentials)');
     }
     if (p.browserURL) throw new InvalidOptionError('create.browserURL', 'false with a seleniumGrid provider (the node serves no DevTools HTTP endpoint of its own)', true);
+    if (p.profile) throw new InvalidOptionError('create.profile', 'no profile with a seleniumGrid provider (a profile is a folder on this machine; the node cannot open it)', '(a profile)');
   }
 
   /**

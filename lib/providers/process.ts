@@ -22,6 +22,8 @@ export interface BrowserProcess {
   readonly stderrTail: string;
   /** False for a Chrome on a folder it must not remove (a profile's), which gets longer to flush it on close. */
   readonly ownsUserDataDir?: boolean;
+  /** True for a browser on another machine (a Grid node): its files and processes are not this machine's. */
+  readonly remote?: boolean;
   /** The Grid's id of the session, for a remote browser. */
   readonly gridSessionId?: string | undefined;
   /** Closes it (`polite` first where that means something), then by force; never rejects. */

@@ -20,5 +20,5 @@ export interface ProviderHooks {
   /** The factory the pool launches browsers with. @internal */
   factory(run: RunDir, launchTimeoutMs: number): BrowserFactory<PooledBrowser>;
   /** Throws `InvalidOptionError` for a create parameter this provider cannot honour. @internal */
-  checkCreate(p: { readonly proxy: ProxySettings | undefined; readonly browserURL: boolean }): void;
+  checkCreate(p: { readonly proxy: ProxySettings | undefined; readonly browserURL: boolean; readonly profile: boolean }): void;
 }

@@ -158,7 +158,7 @@ export function resolveCreateParams(input: CreateSessionParams | undefined, mana
     throw new InvalidOptionError(`create.${name}`, "isolation 'context' or 'browser' (a reset Chrome's pages outlive the session)", p[name]);
   }
   const browserURL = bool('create.browserURL', p.browserURL, false);
-  manager.provider.checkCreate({ proxy, browserURL });
+  manager.provider.checkCreate({ proxy, browserURL, profile: profile !== undefined });
   return {
     timeoutMs,
     keepAlive: bool('create.keepAlive', p.keepAlive, false),

@@ -26,9 +26,10 @@ import { groupSampler, sampleGroups } from './proc.js';
 /** What a session used; see the README's Usage section for how exact each figure is per isolation mode. */
 export interface SessionUsage {
   readonly durationMs: number;
-  /** Absent in 'context' isolation without the manager's `pageUsage`. */
+  /** Absent in 'context' isolation without the manager's `pageUsage`, and on a Grid node (not in this machine's /proc) unless 'context' with `pageUsage`. */
   readonly cpuMs?: number;
-  readonly peakRssBytes: number;
+  /** Absent on a Grid node (not in this machine's /proc). */
+  readonly peakRssBytes?: number;
   /** With the manager's `pageUsage` only. */
   readonly networkBytesReceived?: number;
   readonly pagesOpened: number;
@@ -101,6 +102,8 @@ interface TargetCpu {
  */
 export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId: string | undefined, ledger: UsageLedger, timeoutMs: number): Promise<void> {
   const shared = contextId !== undefined;
+  // A Grid node's Chrome is not in this machine's /proc: its tree's CPU and RSS are unknown here.
+  const local = b.process.remote !== true;
   const t0 = Date.now();
   let cpuStart: number | undefined;
   let cpuNow = 0;
@@ -122,8 +125,8 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
     const s = sampleGroups(new Set([b.pid])).get(b.pid);
     if (s) onTree(s);
   };
-  sampleNow();
-  const unwatch = groupSampler.watch(b.pid, onTree);
+  if (local) sampleNow();
+  const unwatch = local ? groupSampler.watch(b.pid, onTree) : () => {};
 
   const onTarget = (e: CdpEvent) => {
     if (e.method !== 'Target.targetCreated' || e.sessionId !== undefined || e.params.targetInfo.type !== 'page') return;
@@ -191,8 +194,8 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
 
   const probe = (): SessionUsage => ({
     durationMs: (ended ?? Date.now()) - t0,
-    ...(shared && !ledger.pages ? {} : { cpuMs: Math.round(shared ? renderersMs() : cpuNow - (cpuStart ?? cpuNow)) }),
-    peakRssBytes: peakRss,
+    ...((shared ? !ledger.pages : !local) ? {} : { cpuMs: Math.round(shared ? renderersMs() : cpuNow - (cpuStart ?? cpuNow)) }),
+    ...(local ? { peakRssBytes: peakRss } : {}),
     ...(ledger.pages ? { networkBytesReceived: network } : {}),
     pagesOpened: pages,
   });
