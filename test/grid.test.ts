@@ -100,6 +100,15 @@ describe('the dispatcher with abandonLaunches (fakes: what the Grid provider ask
     await flush();
     expect((await second).browser).toBe(b1);
     expect(factory.launches[1]!.signal.aborted).toBe(true);
+    // A create arriving while the abandoned launch winds down is not handed to it (it would get
+    // its abort error): it waits for room, then launches.
+    const third = d.acquire(SPEC);
+    await flush();
+    factory.launches[1]!.result.reject(factory.launches[1]!.signal.reason);
+    await flush();
+    expect(factory.launches).toHaveLength(3);
+    const b3 = factory.launches[2]!.succeed();
+    expect((await third).browser).toBe(b3);
   });
 });
 

@@ -230,7 +230,7 @@ export class Dispatcher<B extends PoolBrowser> {
     if (!free || !launch) return;
     launch.owners.delete(req);
     this.#grant(req, free);
-    if (launch.owners.size === 0) launch.abortLaunch?.(new CreateAbortedError('a browser became free first'));
+    if (launch.owners.size === 0) launch.abandon(new CreateAbortedError('a browser became free first'));
   }
 
   #own(req: PendingCreate<B>, e: PoolEntry<B>): void {
@@ -243,7 +243,7 @@ export class Dispatcher<B extends PoolBrowser> {
   #settle(req: PendingCreate<B>, err: Error): void {
     if (req.settled) return;
     req.launch?.owners.delete(req);
-    if (this.#opts.abandonLaunches && req.launch?.state === 'launching' && req.launch.owners.size === 0) req.launch.abortLaunch?.(err);
+    if (this.#opts.abandonLaunches && req.launch?.state === 'launching' && req.launch.owners.size === 0) req.launch.abandon(err);
     req.launch = undefined;
     this.#remove(req);
     req.reject(err);

@@ -20,6 +20,8 @@ export class PoolEntry<B extends PoolBrowser> {
   idleSince = 0;
   /** Aborts its launch while it is launching. */
   abortLaunch: ((reason: Error) => void) | undefined;
+  /** Its launch was aborted because no create waited for it any more: it takes no new ones. */
+  abandoned = false;
 
   constructor(
     readonly key: string,
@@ -36,8 +38,15 @@ export class PoolEntry<B extends PoolBrowser> {
   /** Sessions it may hold at once. */
   readonly capacity: number;
 
+  /** Aborts its launch, which no create waits for any more (`abandonLaunches`). */
+  abandon(reason: Error): void {
+    this.abandoned = true;
+    this.abortLaunch?.(reason);
+  }
+
   /** Sessions it can still take, counting creates already waiting for its launch. */
   get free(): number {
+    if (this.abandoned) return 0;
     return this.capacity - this.leases.size - this.owners.size;
   }
 }
