@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import { CdpConnection } from './cdp.js';
+import { procStats } from './proc.js';
 import { launchChrome, type ExitInfo, type LaunchSpec } from './chrome/launch.js';
 import type { RunDir } from './chrome/runtime.js';
 import { ChromeSessionsError, LaunchError } from './errors.js';
@@ -19,18 +19,7 @@ const OVERRIDE_TIMEOUT_MS = 5_000;
 /** Sum of RSS over a browser's process group, from /proc. */
 export function processGroupRssBytes(pgid: number): number {
   let total = 0;
-  const page = 4096;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields after the name: [0]=state [2]=pgrp ... [21]=rss (pages)
-      if (Number(f[2]) === pgid) total += Number(f[21]) * page;
-    } catch {
-      // process ended while we read
-    }
-  }
+  for (const { f } of procStats()) if (Number(f[2]) === pgid) total += Number(f[21]) * 4096;
   return total;
 }
 

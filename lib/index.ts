@@ -86,3 +86,9 @@ export { localChrome, LocalChromeProvider } from './providers/local.js';
 export { seleniumGrid, SeleniumGridProvider } from './providers/grid.js';
 export type { SeleniumGridOptions } from './providers/grid.js';
 export type { BrowserProvider } from './providers/resolve.js';
+
+export { Hyperbrowser } from './compat/hyperbrowser.js';
+export type { HyperbrowserCreateSessionParams, HyperbrowserSessionDetail } from './compat/hyperbrowser.js';
+export { Steel } from './compat/steel.js';
+export type { SteelCreateSessionParams, SteelSession } from './compat/steel.js';
+export type { CompatClient, CompatClientOptions } from './compat/common.js';

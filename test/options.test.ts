@@ -12,6 +12,7 @@ import {
 } from '../lib/index.js';
 
 import { MANAGER_OPTION_NAMES, resolveManagerOptions } from '../lib/options.js';
+import { CREATE_PARAM_NAMES } from '../lib/session/params.js';
 
 /** What `fn` throws; fails the test when it throws nothing. */
 function thrown(fn: () => unknown): unknown {
@@ -101,6 +102,13 @@ describe('manager options', () => {
     const table = readme.slice(readme.indexOf('### Options'), readme.indexOf('### `create()` parameters'));
     const documented = [...table.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort();
     expect(documented).toEqual([...MANAGER_OPTION_NAMES].sort());
+  });
+
+  it("documents every create() parameter in the README's table, and nothing else", () => {
+    const readme = fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('### `create()` parameters'), readme.indexOf('### Events'));
+    const documented = [...table.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort();
+    expect(documented).toEqual([...CREATE_PARAM_NAMES].sort());
   });
 });
 

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runtimeLog } from '../log.js';
+import { procStats } from '../proc.js';
 import { isOwnDir, isOwnFile, lstat, prepareRuntimeDir, replacementDirs } from './private-dir.js';
 import { Watchdog, type WatchdogRestartEvent } from './watchdog.js';
 
@@ -103,22 +104,7 @@ export function killGroup(pid: number): void {
 
 /** True while a live (non-zombie) process is in process group `pgid`, from /proc. */
 function groupAlive(pgid: number): boolean {
-  let names: string[];
-  try {
-    names = fs.readdirSync('/proc');
-  } catch {
-    return false;
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[2]) === pgid && f[0] !== 'Z') return true;
-    } catch {
-      // gone while we read
-    }
-  }
+  for (const { f } of procStats()) if (Number(f[2]) === pgid && f[0] !== 'Z') return true;
   return false;
 }
 

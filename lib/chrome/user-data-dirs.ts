@@ -7,6 +7,7 @@
  */
 
 import fs from 'node:fs';
+import { procPids } from '../proc.js';
 
 const users = new Map<string, number>();
 const waiters = new Set<() => void>();
@@ -50,17 +51,11 @@ export function userDataDirFree(dir: string): Promise<void> {
 export function pidsOnUserDataDir(dir: string): number[] {
   const arg = `--user-data-dir=${dir}`;
   const pids: number[] = [];
-  let names: string[];
-  try {
-    names = fs.readdirSync('/proc');
-  } catch {
-    return pids;
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+  for (const pid of procPids()) {
+    if (pid === process.pid) continue;
     try {
       // A zombie's command line is empty.
-      if (fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(arg)) pids.push(Number(name));
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(arg)) pids.push(pid);
     } catch {
       // gone while we read
     }

@@ -111,7 +111,7 @@ export interface ResolvedCreateParams {
   readonly usage: UsageLedger;
 }
 
-const CREATE_PARAM_NAMES = [
+export const CREATE_PARAM_NAMES = [
   'timeoutMs', 'timeoutMinutes', 'keepAlive', 'idleTimeoutMs', 'signal', 'priority', 'isolation',
   'proxy', 'proxyUrl', 'browserURL', 'userAgent', 'locale', 'timezoneId',
   'screen', 'dimensions', 'sessionContext', 'saveContext',
@@ -120,6 +120,7 @@ const CREATE_PARAM_NAMES = [
   'recording', 'enableWebRecording',
 ] as const satisfies readonly (keyof CreateSessionParams)[];
 // The list above names every parameter: a parameter added to the interface and not here fails to compile.
+// (exported for the README check in test/options.test.ts)
 type MissingCreateParam = Exclude<keyof CreateSessionParams, (typeof CREATE_PARAM_NAMES)[number]>;
 const allCreateParamsNamed: MissingCreateParam extends never ? true : never = true;
 void allCreateParamsNamed;

@@ -2,7 +2,7 @@
  * CPU time and RSS of whole Chrome process trees, from /proc, for sessions whose Chrome is theirs
  * alone ('reset', 'browser'). One scan of /proc serves every tree asked about at that moment.
  */
-import fs from 'node:fs';
+import { procStats } from '../proc.js';
 
 /** /proc counts CPU in clock ticks: 100 per second on Linux (USER_HZ). */
 const TICKS_PER_S = 100;
@@ -20,22 +20,7 @@ export interface TreeSample {
  */
 export function sampleGroups(pgids: ReadonlySet<number>): Map<number, TreeSample> {
   const acc = new Map<number, { ticks: number; pages: number }>();
-  let entries: string[];
-  try {
-    entries = fs.readdirSync('/proc');
-  } catch {
-    return new Map();
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // ended while we read
-    }
-    // Fields after the name: [0]=state [2]=pgrp ... [11]=utime [12]=stime [13]=cutime [14]=cstime ... [21]=rss
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  for (const { f } of procStats()) {
     const pgrp = Number(f[2]);
     if (!pgids.has(pgrp)) continue;
     const a = acc.get(pgrp) ?? { ticks: 0, pages: 0 };
