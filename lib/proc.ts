@@ -22,12 +22,18 @@ export function* procPids(): Generator<number> {
  */
 export function* procStats(): Generator<{ pid: number; f: string[] }> {
   for (const pid of procPids()) {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // ended while we read
-    }
-    yield { pid, f: stat.slice(stat.lastIndexOf(')') + 2).split(' ') };
+    const f = procStat(pid);
+    if (f) yield { pid, f };
   }
+}
+
+/** One process's stat fields (see {@link procStats}); undefined once it has ended. */
+export function procStat(pid: number): string[] | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined; // ended while we read
+  }
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
