@@ -9,7 +9,8 @@
  *   contexts), polled every second: the browser, GPU and network processes are not counted, a
  *   renderer shared by two of its pages counts twice, and at most the last second of a page that
  *   closes is lost.
- * - `peakRssBytes`: highest RSS sum of the process tree seen (every second and at the end). In
+ * - `peakRssBytes`: highest RSS sum of the process tree seen (every second, at the start and the
+ *   end; in 'context' isolation those come from a sample at most a second old). In
  *   'context' isolation, that of the whole shared Chrome: an upper bound.
  * - `networkBytesReceived` (with the manager's `pageUsage` only): `Network.loadingFinished` `encodedDataLength` (bytes on the wire,
  *   headers included) of every request of the session's pages and frames, plus WebSocket frames
@@ -118,8 +119,10 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
     }
     peakRss = Math.max(peakRss, s.rssBytes);
   };
+  // A Chrome of its own: its CPU is read exactly at the start and the end. A shared one's RSS,
+  // an upper bound anyway, from the last second's sample (no /proc scan per session).
   const sampleNow = () => {
-    const s = sampleGroups(new Set([b.pid])).get(b.pid);
+    const s = shared ? groupSampler.recent(b.pid) : sampleGroups(new Set([b.pid])).get(b.pid);
     if (s) onTree(s);
   };
   sampleNow();
