@@ -40,8 +40,8 @@
  * Every rule holds on every session, so a browser session (`Target.attachToBrowserTarget`, which
  * Playwright's `newCDPSession` uses) is filtered as the client's own connection is.
  *
- * Chrome → client (replies with the client's ids are passed on unread; only events starting
- * `{"method":"Target.` are parsed):
+ * Chrome → client (replies with the client's ids are passed on unread, as bytes: the endpoint asks
+ * {@link ContextScope.passesUnread} first; only events starting `{"method":"Target.` are parsed):
  * - `Target.targetCreated`, `Target.targetInfoChanged`, `Target.targetDestroyed`,
  *   `Target.targetCrashed`: only for owned targets and the browser target, on any session.
  * - `Target.attachedToTarget` of a target that is not owned (browser-level
