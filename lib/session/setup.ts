@@ -89,6 +89,6 @@ export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrow
   await prepareContext(rt, lease, contextId, p);
   if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
   await startUsage(rt, lease.browser, contextId, p.usage, CONTEXT_TIMEOUT_MS);
-  await setupDownloads(rt, lease.browser, contextId, p.downloads, CONTEXT_TIMEOUT_MS);
+  setupDownloads(rt, lease.browser, contextId, p.downloads, CONTEXT_TIMEOUT_MS);
   if (p.recording) await startRecording(rt, lease.browser, contextId, p.recording, CONTEXT_TIMEOUT_MS);
 }

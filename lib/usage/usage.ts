@@ -125,7 +125,11 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
     const s = shared ? groupSampler.recent(b.pid) : sampleGroups(new Set([b.pid])).get(b.pid);
     if (s) onTree(s);
   };
-  sampleNow();
+  // Right after the create returns (its /proc scan is not on the create's path): within the
+  // 10 ms tick the CPU figure is exact to, the same start.
+  const first = setImmediate(() => {
+    if (ended === undefined) sampleNow();
+  });
   const unwatch = groupSampler.watch(b.pid, onTree);
 
   const onTarget = (e: CdpEvent) => {
@@ -186,6 +190,7 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
     },
     timeoutMs,
   ).catch((err: unknown) => {
+    clearImmediate(first);
     unwatch();
     b.cdp.off('event', onTarget);
     clearInterval(pollTimer);
@@ -204,6 +209,7 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
   // At the end, before the browser is given back (reset, closed): the last readings.
   let last: Promise<void> = Promise.resolve();
   rt.onFinish(() => {
+    clearImmediate(first);
     ended = Date.now();
     unwatch();
     b.cdp.off('event', onTarget);
