@@ -9,6 +9,7 @@
  *            createBrowserContext + newPage + goto + close the context (CONCURRENCY_CONTEXT's job)
  *   cluster-default  the same with Puppeteer's default flags (churn.ts's cluster-context)
  *   ours     `SessionManager({ isolation: 'context' })`, the churn job (create + connect + goto + disconnect)
+ *   ours-x   'context' with the flags of `--x-args` added (to price a flag in the same run)
  *   reset    the churn job with isolation 'reset'
  *   base-ours, base-ours-reset  'context' and 'reset' with the library built in `--base DIR` (another
  *            commit's checkout); `--base a=DIR1,b=DIR2` names several (variants a, a-reset, b, b-reset)
@@ -34,6 +35,7 @@ const args = cli({
   'chrome-args': { type: 'string', default: '' },
   base: { type: 'string', default: '' },
   'count-renderers': { type: 'boolean', default: true },
+  'x-args': { type: 'string', default: '' },
 });
 /** Extra Chrome flags for every variant (space-separated), to price a flag. */
 const EXTRA = args['chrome-args'].split(' ').filter(Boolean);
@@ -171,11 +173,11 @@ function direct(pages: PageServer): Variant {
 }
 
 /** `lib`: another build of the library (`--base DIR`: its dist/bench/lib/index.js), to compare commits in one run. */
-function ours(pages: PageServer, isolation: 'context' | 'reset' = 'context', lib: { SessionManager: typeof SessionManager } = { SessionManager }): Variant {
+function ours(pages: PageServer, isolation: 'context' | 'reset' = 'context', lib: { SessionManager: typeof SessionManager } = { SessionManager }, extra = EXTRA): Variant {
   let m: SessionManager | undefined;
   return {
     async setup() {
-      m = new lib.SessionManager({ maxConcurrent: C, isolation, headless: BUILD, executablePath: executableFor(BUILD), args: EXTRA });
+      m = new lib.SessionManager({ maxConcurrent: C, isolation, headless: BUILD, executablePath: executableFor(BUILD), args: extra });
       await m.warmUp();
       await waitFor(() => m!.stats().idle >= 1, 30_000, 'a warm browser');
     },
@@ -206,7 +208,9 @@ async function main(): Promise<void> {
   const pages = await startPageServer();
   const names = args.variants.split(',');
   const make: Record<string, () => Variant> = {
-    reset: () => ours(pages, 'reset'), cluster: () => cluster(pages), 'cluster-default': () => cluster(pages, true), ours: () => ours(pages), direct: () => direct(pages) };
+    reset: () => ours(pages, 'reset'),
+    // `--x-args '--flag …'`: 'context' with these flags too, to price them against `ours` in one run.
+    'ours-x': () => ours(pages, 'context', { SessionManager }, [...EXTRA, ...args['x-args'].split(' ').filter(Boolean)]), cluster: () => cluster(pages), 'cluster-default': () => cluster(pages, true), ours: () => ours(pages), direct: () => direct(pages) };
   // `--base DIR` or `--base name=DIR,name2=DIR2`: variants `name` ('context') and `name-reset`.
   for (const spec of args.base.split(',').filter(Boolean)) {
     const [name, dir] = spec.includes('=') ? (spec.split('=') as [string, string]) : ['base-ours', spec];
