@@ -46,6 +46,8 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   /** Its attachments that carry overrides: session id → the page's browser context id. */
   readonly #emulated = new Map<string, string>();
   #userAgent: string | undefined;
+  /** 'context' isolation: the launch's blank page was closed at the first context. */
+  #launchPagesClosed = false;
 
   private constructor(proc: BrowserProcess, cdp: CdpConnection) {
     super();
@@ -113,6 +115,13 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
    * Nothing is left behind when it fails.
    */
   async openContext(timeoutMs: number, opts: { proxyServer?: string; proxyBypassList?: string } = {}): Promise<string> {
+    if (!this.#launchPagesClosed) {
+      // The blank page Chrome opened at launch, in its default context, which no 'context' session
+      // can reach: its renderer holds ~16 MiB (PSS, headless-shell). Those open before the first
+      // context are that page alone (a browser lent by contexts serves no other mode).
+      this.#launchPagesClosed = true;
+      for (const targetId of this.pageIds()) void this.cdp.send('Target.closeTarget', { targetId }, { timeoutMs }).catch(() => {});
+    }
     const { browserContextId } = await this.cdp.send('Target.createBrowserContext', { disposeOnDetach: false, ...opts }, { timeoutMs });
     try {
       await this.cdp.send('Target.createTarget', { url: 'about:blank', browserContextId }, { timeoutMs });

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { AttachedTargets } from './attached-targets.js';
 import { endpointLog, since } from './log.js';
-import { ContextScope } from './scope.js';
+import { ContextScope, HEAD_CHARS, TAIL_CHARS } from './scope.js';
 
 /** What the endpoint needs to route a client to a session's browser. */
 export interface EndpointRoute {
@@ -88,6 +88,10 @@ const CLOSE_GRACE_MS = 500;
 /** How far into a client's message `#noteActivation` looks for its method. */
 const ACTIVATION_HEAD_BYTES = 96;
 const PATH_RE = /^\/devtools\/browser\/([A-Za-z0-9_-]+)$/;
+
+function asBuffer(data: RawData): Buffer {
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+}
 
 /** Compares tokens without leaking their prefix through timing. */
 function tokenMatches(given: string, expected: string): boolean {
@@ -250,7 +254,9 @@ export class SessionEndpoint {
       if (this.#routes && !isBinary) this.#noteActivation(sessionId, client, data);
       if (upstream.readyState !== WebSocket.OPEN) return;
       if (!scope || isBinary) return upstream.send(data, { binary: isBinary });
-      const verdict = scope.fromClient(data.toString());
+      const buf = asBuffer(data);
+      if (!ContextScope.clientMayNeed(buf)) return upstream.send(buf, { binary: false });
+      const verdict = scope.fromClient(buf.toString());
       for (const m of verdict.toChrome) upstream.send(m);
       for (const m of verdict.toClient) if (socket.readyState === WebSocket.OPEN) socket.send(m);
     });
@@ -269,7 +275,14 @@ export class SessionEndpoint {
         if (socket.readyState === WebSocket.OPEN) socket.send(data, { binary: isBinary });
         return;
       }
-      const verdict = scope.fromChrome(data.toString());
+      // Most messages pass as they are: their bytes are forwarded without decoding them.
+      const buf = asBuffer(data);
+      if (scope.passesUnread(buf.subarray(0, HEAD_CHARS).toString('latin1'), () => buf.subarray(Math.max(0, buf.length - TAIL_CHARS)).toString('latin1'))) {
+        client.targets.observe(buf);
+        if (socket.readyState === WebSocket.OPEN) socket.send(buf, { binary: false });
+        return;
+      }
+      const verdict = scope.fromChrome(buf.toString());
       for (const m of verdict.toChrome) if (upstream.readyState === WebSocket.OPEN) upstream.send(m);
       for (const m of verdict.toClient) {
         client.targets.observe(m);
@@ -312,7 +325,7 @@ export class SessionEndpoint {
 
   /** Tells the routes (the live view) which page a client brought to the front. */
   #noteActivation(sessionId: string, c: Client, data: RawData): void {
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const buf = asBuffer(data);
     // Puppeteer and Playwright write the method within the first bytes: look no further.
     const head = buf.subarray(0, ACTIVATION_HEAD_BYTES).toString('latin1');
     if (!head.includes('.bringToFront"') && !head.includes('.activateTarget"')) return;
@@ -330,7 +343,7 @@ export class SessionEndpoint {
 
   /** Answers a client's `Browser.close` itself; true when the message was one. */
   #isBrowserClose(data: RawData, socket: WebSocket): boolean {
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const buf = asBuffer(data);
     // Cheap pre-check on the bytes: parse only the rare message that can be it.
     if (!buf.includes('"Browser.close"')) return false;
     let msg: { id?: unknown; method?: unknown; sessionId?: unknown };

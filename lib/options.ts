@@ -82,7 +82,7 @@ export interface SessionManagerOptions {
   readonly minIdle?: number;
   /** How sessions are kept apart: `'reset'`, `'context'` or `'browser'` ({@link IsolationMode}). @default 'reset' ('browser' with a `seleniumGrid` provider) */
   readonly isolation?: IsolationMode;
-  /** In `'context'` isolation, most sessions sharing one Chrome at once (a crash of that Chrome ends them all). @default 32 */
+  /** In `'context'` isolation, most sessions sharing one Chrome at once (a crash of that Chrome ends them all). @default 200 */
   readonly sessionsPerBrowser?: number;
   /** `false` is `isolation: 'browser'` (a fresh browser per session); kept for compatibility. @default true */
   readonly reuse?: boolean;
@@ -216,7 +216,7 @@ const MANAGER_OPTIONS: Resolvers<SessionManagerOptions, ResolvedManagerOptions> 
     if (!reuse && o.isolation !== 'browser') throw new InvalidOptionError('reuse', `true or absent with isolation '${String(o.isolation)}' (reuse: false means isolation 'browser')`, o.reuse);
     return o.isolation as IsolationMode;
   },
-  sessionsPerBrowser: (o) => int('sessionsPerBrowser', o.sessionsPerBrowser, 32, 1, 1000),
+  sessionsPerBrowser: (o) => int('sessionsPerBrowser', o.sessionsPerBrowser, 200, 1, 1000),
   maxSessionsPerBrowser: (o) => int('maxSessionsPerBrowser', o.maxSessionsPerBrowser, 100, 0),
   maxBrowserAgeMs: (o) => ms('maxBrowserAgeMs', o.maxBrowserAgeMs, 1_800_000, 0),
   maxBrowserRssBytes: (o) => int('maxBrowserRssBytes', o.maxBrowserRssBytes, 0, 0),

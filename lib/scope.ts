@@ -40,8 +40,8 @@
  * Every rule holds on every session, so a browser session (`Target.attachToBrowserTarget`, which
  * Playwright's `newCDPSession` uses) is filtered as the client's own connection is.
  *
- * Chrome → client (replies with the client's ids are passed on unread; only events starting
- * `{"method":"Target.` are parsed):
+ * Chrome → client (replies with the client's ids are passed on unread, as bytes: the endpoint asks
+ * {@link ContextScope.passesUnread} first; only events starting `{"method":"Target.` are parsed):
  * - `Target.targetCreated`, `Target.targetInfoChanged`, `Target.targetDestroyed`,
  *   `Target.targetCrashed`: only for owned targets and the browser target, on any session.
  * - `Target.attachedToTarget` of a target that is not owned (browser-level
@@ -99,6 +99,12 @@ const TARGET_METHODS: ReadonlySet<string> = new Set([
 
 /** A client message can only be one of the methods above if its text matches this. */
 const CLIENT_NEEDLE = /"(?:Target|Storage|Browser|Extensions)\./;
+const CLIENT_NEEDLES = ['"Target.', '"Storage.', '"Browser.', '"Extensions.'];
+const REPLY_HEAD_NEGATIVE = '{"id":-';
+/** How much of a message's start {@link ContextScope.passesUnread} needs (the longest prefix it looks for). */
+export const HEAD_CHARS = 40;
+/** How much of its end: a top-level `"sessionId":"<32 hex>"}` and some room. */
+export const TAIL_CHARS = 96;
 const TARGET_EVENT = '{"method":"Target.';
 const NO_TARGET = 'No target with given id found';
 const INVALID_PARAMS = -32602;
@@ -221,6 +227,25 @@ export class ContextScope {
       default:
         return toChrome(text);
     }
+  }
+
+  /**
+   * True when a message from Chrome goes to the client as it is, judged from its first and last
+   * bytes alone (`head`: at least {@link HEAD_CHARS} characters, latin1; `tail()`: the last
+   * {@link TAIL_CHARS}): not a reply to the scope's ids, not an event it reads, not on a foreign
+   * session. Most messages are: the endpoint then forwards their bytes without decoding them.
+   */
+  passesUnread(head: string, tail: () => string): boolean {
+    if (head.startsWith(REPLY_HEAD_NEGATIVE) || head.startsWith(TARGET_EVENT) || head.startsWith(DOWNLOAD_EVENT)) return false;
+    if (head.startsWith(FRAME_ATTACHED) || head.startsWith(FRAME_DETACHED)) return false;
+    if (this.#foreign.size === 0) return true;
+    const sessionId = trailingSessionId(tail());
+    return sessionId === undefined || !this.#foreign.has(sessionId);
+  }
+
+  /** True when a message from the client may need the scope (else it goes to Chrome as it is). */
+  static clientMayNeed(data: Buffer): boolean {
+    return CLIENT_NEEDLES.some((n) => data.includes(n));
   }
 
   /** A text message from Chrome. */

@@ -202,6 +202,19 @@ describe('sessions on Selenium Grid', () => {
     expect(await nodeOf(c)).toBe(nodeA);
   });
 
+  it("maxConcurrent and maxQueue apply before Grid's queue: a create beyond them never reaches the Grid", async () => {
+    const m = manager({ maxConcurrent: 1, maxQueue: 1 });
+    const a = await m.create();
+    const queued = m.create();
+    await expect(m.create()).rejects.toMatchObject({ code: 'ERR_QUEUE_FULL' });
+    expect(m.stats()).toMatchObject({ active: 1, pending: 1 });
+    // The queued create waits for our slot, not in Grid's queue (a node is free).
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await grid.queue()).toEqual([]);
+    await m.stop(a.id);
+    expect((await queued).status).toBe('active');
+  });
+
   it("a cancelled pending create leaves nothing in Grid's queue nor a session behind", async () => {
     const m = manager();
     await Promise.all([m.create(), m.create()]);

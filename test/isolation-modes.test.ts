@@ -60,6 +60,24 @@ describe("'context' isolation", () => {
     }
   });
 
+  it("keeps no page outside the sessions' contexts (the launch's blank page is closed) and stays up", async () => {
+    const m = manager({ isolation: 'context', maxConcurrent: 2, sessionsPerBrowser: 2 });
+    const a = await m.create({ keepAlive: true });
+    const chrome = chromeEndpoint(a.browserPid!);
+    const pages = async () => (await cdp<{ targetInfos: { type: string; browserContextId?: string }[] }>(chrome, 'Target.getTargets')).targetInfos.filter((t) => t.type === 'page');
+    const contexts = async () => (await cdp<{ browserContextIds: string[] }>(chrome, 'Target.getBrowserContexts')).browserContextIds;
+    await withDeadline((async () => {
+      while ((await pages()).length !== 1) await new Promise((r) => setTimeout(r, 20));
+    })(), 5_000, 'the launch page to close');
+    expect((await pages())[0]!.browserContextId).toBe((await contexts())[0]);
+    // With every session gone, Chrome has no page at all and still serves the next session.
+    await m.stop(a.id);
+    expect(await pages()).toHaveLength(0);
+    const b = await m.create();
+    expect(b.browserPid).toBe(a.browserPid);
+    expect(await pages()).toHaveLength(1);
+  });
+
   it('a fourth session beyond sessionsPerBrowser gets a second Chrome', async () => {
     const m = manager({ isolation: 'context', maxConcurrent: 4, sessionsPerBrowser: 3 });
     const sessions = await Promise.all([1, 2, 3, 4].map(() => m.create()));

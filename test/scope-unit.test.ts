@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ContextScope, type ScopeVerdict } from '../lib/scope.js';
+import { ContextScope, HEAD_CHARS, TAIL_CHARS, type ScopeVerdict } from '../lib/scope.js';
 import { negativeReplyId, trailingSessionId } from '../lib/scope-wire.js';
 
 // Hand-written CDP text, serialised the way Chrome and the clients write it.
@@ -207,6 +207,45 @@ describe('ContextScope, Chrome → client', () => {
     expect(scope.foreignSessionCount).toBe(0);
     const detachedOwn = event('Target.detachedFromTarget', { sessionId: 'SA', targetId: 'PA' });
     passes(scope.fromChrome(detachedOwn), detachedOwn, 'toClient');
+  });
+});
+
+describe('ContextScope fast path (bytes forwarded unread)', () => {
+  /** What the endpoint asks, from a message's raw bytes. */
+  const unread = (scope: ContextScope, text: string) => {
+    const buf = Buffer.from(text);
+    return scope.passesUnread(buf.subarray(0, HEAD_CHARS).toString('latin1'), () => buf.subarray(Math.max(0, buf.length - TAIL_CHARS)).toString('latin1'));
+  };
+
+  it('lets through unread only what the full filter would pass untouched', () => {
+    const scope = new ContextScope(A, ['PA']);
+    scope.fromChrome(event('Target.attachedToTarget', { sessionId: 'SB'.padEnd(32, '0'), targetInfo: info('PB', B), waitingForDebugger: true }));
+    const foreign = 'SB'.padEnd(32, '0');
+    const mustRead = [
+      `{"id":-1,"result":{}}`,
+      event('Target.targetCreated', { targetInfo: info('PB2', B) }),
+      event('Target.attachedToTarget', { sessionId: 'X', targetInfo: info('PB3', B), waitingForDebugger: false }, 'SA'),
+      event('Browser.downloadWillBegin', { frameId: 'PB', guid: 'g', url: 'http://x/', suggestedFilename: 'f' }),
+      event('Page.frameAttached', { frameId: 'F1', parentFrameId: 'PA' }, 'SA'),
+      event('Page.frameDetached', { frameId: 'F1', reason: 'remove' }, 'SA'),
+      event('Runtime.executionContextCreated', { context: { id: 1, name: 'ü'.repeat(40) } }, foreign),
+    ];
+    for (const text of mustRead) expect(unread(scope, text), text).toBe(false);
+    const untouched = [
+      `{"id":5,"result":{"frameTree":{}},"sessionId":"SA"}`,
+      event('Runtime.executionContextCreated', { context: { id: 1, name: 'ü'.repeat(40) } }, 'SA'),
+      event('Network.requestWillBeSent', { requestId: '1', request: { url: 'http://x/' } }, 'SA'),
+      event('Page.lifecycleEvent', { name: 'load' }),
+      'x',
+    ];
+    for (const text of untouched) {
+      expect(unread(scope, text), text).toBe(true);
+      passes(scope.fromChrome(text), text, 'toClient');
+    }
+    // A client message that names no rewritten domain never needs the scope; one that might does.
+    expect(ContextScope.clientMayNeed(Buffer.from(req(1, 'Runtime.evaluate', { expression: '1' }, 'SA')))).toBe(false);
+    expect(ContextScope.clientMayNeed(Buffer.from(req(2, 'Target.getTargets')))).toBe(true);
+    expect(ContextScope.clientMayNeed(Buffer.from(req(3, 'Storage.getCookies')))).toBe(true);
   });
 });
 

@@ -90,6 +90,6 @@ export async function prepareSession(rt: SessionRuntime, lease: Lease<PooledBrow
   if (p.browserURL) await serveDiscovery(rt, lease.browser, contextId);
   await startUsage(rt, lease.browser, contextId, p.usage, CONTEXT_TIMEOUT_MS);
   // A Grid node's downloads land on its own disk: they are not collected here.
-  if (!lease.browser.process.remote) await setupDownloads(rt, lease.browser, contextId, p.downloads, CONTEXT_TIMEOUT_MS);
+  if (!lease.browser.process.remote) setupDownloads(rt, lease.browser, contextId, p.downloads, CONTEXT_TIMEOUT_MS);
   if (p.recording) await startRecording(rt, lease.browser, contextId, p.recording, CONTEXT_TIMEOUT_MS);
 }

@@ -9,7 +9,8 @@
  *   contexts), polled every second: the browser, GPU and network processes are not counted, a
  *   renderer shared by two of its pages counts twice, and at most the last second of a page that
  *   closes is lost.
- * - `peakRssBytes`: highest RSS sum of the process tree seen (every second and at the end). In
+ * - `peakRssBytes`: highest RSS sum of the process tree seen (every second, at the start and the
+ *   end; in 'context' isolation those come from a sample at most a second old). In
  *   'context' isolation, that of the whole shared Chrome: an upper bound.
  * - `networkBytesReceived` (with the manager's `pageUsage` only): `Network.loadingFinished` `encodedDataLength` (bytes on the wire,
  *   headers included) of every request of the session's pages and frames, plus WebSocket frames
@@ -121,11 +122,17 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
     }
     peakRss = Math.max(peakRss, s.rssBytes);
   };
+  // A Chrome of its own: its CPU is read exactly at the start and the end. A shared one's RSS,
+  // an upper bound anyway, from the last second's sample (no /proc scan per session).
   const sampleNow = () => {
-    const s = sampleGroups(new Set([b.pid])).get(b.pid);
+    const s = shared ? groupSampler.recent(b.pid) : sampleGroups(new Set([b.pid])).get(b.pid);
     if (s) onTree(s);
   };
-  if (local) sampleNow();
+  // Right after the create returns (its /proc scan is not on the create's path): within the
+  // 10 ms tick the CPU figure is exact to, the same start.
+  const first = setImmediate(() => {
+    if (ended === undefined && local) sampleNow();
+  });
   const unwatch = local ? groupSampler.watch(b.pid, onTree) : () => {};
 
   const onTarget = (e: CdpEvent) => {
@@ -186,6 +193,7 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
     },
     timeoutMs,
   ).catch((err: unknown) => {
+    clearImmediate(first);
     unwatch();
     b.cdp.off('event', onTarget);
     clearInterval(pollTimer);
@@ -204,6 +212,7 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
   // At the end, before the browser is given back (reset, closed): the last readings.
   let last: Promise<void> = Promise.resolve();
   rt.onFinish(() => {
+    clearImmediate(first);
     ended = Date.now();
     unwatch();
     b.cdp.off('event', onTarget);
