@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { AttachedTargets } from './attached-targets.js';
 import { endpointLog, since } from './log.js';
-import { ContextScope, HEAD_CHARS, TAIL_CHARS } from './scope.js';
+import { ContextScope } from './scope.js';
+import { HEAD_CHARS, TAIL_CHARS, clientMayNeedScope } from './scope-wire.js';
 
 /** What the endpoint needs to route a client to a session's browser. */
 export interface EndpointRoute {
@@ -255,7 +256,7 @@ export class SessionEndpoint {
       if (upstream.readyState !== WebSocket.OPEN) return;
       if (!scope || isBinary) return upstream.send(data, { binary: isBinary });
       const buf = asBuffer(data);
-      if (!ContextScope.clientMayNeed(buf)) return upstream.send(buf, { binary: false });
+      if (!clientMayNeedScope(buf)) return upstream.send(buf, { binary: false });
       const verdict = scope.fromClient(buf.toString());
       for (const m of verdict.toChrome) upstream.send(m);
       for (const m of verdict.toClient) if (socket.readyState === WebSocket.OPEN) socket.send(m);

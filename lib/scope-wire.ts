@@ -85,3 +85,41 @@ export function request(id: number, method: string, params: Record<string, unkno
   if (sessionId !== undefined) msg.sessionId = sessionId;
   return JSON.stringify(msg);
 }
+
+/** What to do with one message. Every array may be empty. */
+export interface ScopeVerdict {
+  readonly toChrome: readonly string[];
+  readonly toClient: readonly string[];
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);
+/** Neither way: the message is dropped. */
+export const DROP: ScopeVerdict = Object.freeze({ toChrome: EMPTY, toClient: EMPTY });
+
+/** The message goes to Chrome only. */
+export function toChrome(text: string): ScopeVerdict {
+  return { toChrome: [text], toClient: EMPTY };
+}
+
+/** The message goes to the client only. */
+export function toClient(text: string): ScopeVerdict {
+  return { toChrome: EMPTY, toClient: [text] };
+}
+
+/** A client message can only be one the scope rewrites or filters if its text matches this. */
+export const CLIENT_NEEDLE = /"(?:Target|Storage|Browser|Extensions)\./;
+const CLIENT_NEEDLES = ['"Target.', '"Storage.', '"Browser.', '"Extensions.'];
+/** The start of a reply to one of the scope's own (negative) ids. */
+export const REPLY_HEAD_NEGATIVE = '{"id":-';
+/** How much of a message's start `ContextScope.passesUnread` needs (the longest prefix it looks for). */
+export const HEAD_CHARS = 40;
+/** How much of its end: a top-level `"sessionId":"<32 hex>"}` and some room. */
+export const TAIL_CHARS = 96;
+export const TARGET_EVENT = '{"method":"Target.';
+export const NO_TARGET = 'No target with given id found';
+export const INVALID_PARAMS = -32602;
+
+/** True when a raw message from the client may need the scope (else it goes to Chrome as it is). */
+export function clientMayNeedScope(data: Buffer): boolean {
+  return CLIENT_NEEDLES.some((n) => data.includes(n));
+}

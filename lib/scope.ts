@@ -65,22 +65,13 @@
  */
 import { DOWNLOAD_EVENT, DownloadFilter, FRAME_ATTACHED, FRAME_DETACHED } from './scope-downloads.js';
 import {
-  errorReply,
-  isTargetInfo,
-  negativeReplyId,
-  parseMessage,
-  request,
-  stringParam,
-  trailingSessionId,
-  type CdpMessage,
-  type TargetInfoLike,
+  CLIENT_NEEDLE, DROP, INVALID_PARAMS, NO_TARGET, REPLY_HEAD_NEGATIVE, TARGET_EVENT,
+  errorReply, isTargetInfo, negativeReplyId, parseMessage, request, stringParam, toChrome, toClient, trailingSessionId,
+  type CdpMessage, type ScopeVerdict, type TargetInfoLike,
 } from './scope-wire.js';
 
-/** What to do with one message. Every array may be empty. */
-export interface ScopeVerdict {
-  readonly toChrome: readonly string[];
-  readonly toClient: readonly string[];
-}
+export type { ScopeVerdict };
+export { HEAD_CHARS, TAIL_CHARS } from './scope-wire.js';
 
 /** Methods whose missing `browserContextId` is the session's context. */
 const CONTEXT_METHODS: ReadonlySet<string> = new Set([
@@ -97,17 +88,6 @@ const TARGET_METHODS: ReadonlySet<string> = new Set([
   'Browser.getWindowForTarget', 'Extensions.triggerAction',
 ]);
 
-/** A client message can only be one of the methods above if its text matches this. */
-const CLIENT_NEEDLE = /"(?:Target|Storage|Browser|Extensions)\./;
-const CLIENT_NEEDLES = ['"Target.', '"Storage.', '"Browser.', '"Extensions.'];
-const REPLY_HEAD_NEGATIVE = '{"id":-';
-/** How much of a message's start {@link ContextScope.passesUnread} needs (the longest prefix it looks for). */
-export const HEAD_CHARS = 40;
-/** How much of its end: a top-level `"sessionId":"<32 hex>"}` and some room. */
-export const TAIL_CHARS = 96;
-const TARGET_EVENT = '{"method":"Target.';
-const NO_TARGET = 'No target with given id found';
-const INVALID_PARAMS = -32602;
 
 /** What to do with the reply to a request sent under one of the scope's own ids. */
 type ReplyKind = 'plain' | 'internal' | 'createBrowserContext' | 'disposeBrowserContext' | 'getBrowserContexts' | 'getTargets' | 'createTarget';
@@ -125,17 +105,6 @@ interface Pending {
 interface KnownTarget {
   readonly type: string;
   readonly contextId: string | undefined;
-}
-
-const EMPTY: readonly string[] = Object.freeze([]);
-const DROP: ScopeVerdict = Object.freeze({ toChrome: EMPTY, toClient: EMPTY });
-
-function toChrome(text: string): ScopeVerdict {
-  return { toChrome: [text], toClient: EMPTY };
-}
-
-function toClient(text: string): ScopeVerdict {
-  return { toChrome: EMPTY, toClient: [text] };
 }
 
 /**
@@ -241,11 +210,6 @@ export class ContextScope {
     if (this.#foreign.size === 0) return true;
     const sessionId = trailingSessionId(tail());
     return sessionId === undefined || !this.#foreign.has(sessionId);
-  }
-
-  /** True when a message from the client may need the scope (else it goes to Chrome as it is). */
-  static clientMayNeed(data: Buffer): boolean {
-    return CLIENT_NEEDLES.some((n) => data.includes(n));
   }
 
   /** A text message from Chrome. */
@@ -385,7 +349,7 @@ export class ContextScope {
     const internal = (): number => this.#newId({ kind: 'internal', clientId: 0, sessionId, contextId: undefined });
     if (waiting) out.push(request(internal(), 'Runtime.runIfWaitingForDebugger', {}, sessionId));
     out.push(request(internal(), 'Target.detachFromTarget', { sessionId }, parent));
-    return { toChrome: out, toClient: EMPTY };
+    return { toChrome: out, toClient: [] };
   }
 
   /** Chrome detached a foreign session: requests on it will get no reply. */

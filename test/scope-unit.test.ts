@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ContextScope, HEAD_CHARS, TAIL_CHARS, type ScopeVerdict } from '../lib/scope.js';
+import { clientMayNeedScope } from '../lib/scope-wire.js';
 import { negativeReplyId, trailingSessionId } from '../lib/scope-wire.js';
 
 // Hand-written CDP text, serialised the way Chrome and the clients write it.
@@ -243,9 +244,9 @@ describe('ContextScope fast path (bytes forwarded unread)', () => {
       passes(scope.fromChrome(text), text, 'toClient');
     }
     // A client message that names no rewritten domain never needs the scope; one that might does.
-    expect(ContextScope.clientMayNeed(Buffer.from(req(1, 'Runtime.evaluate', { expression: '1' }, 'SA')))).toBe(false);
-    expect(ContextScope.clientMayNeed(Buffer.from(req(2, 'Target.getTargets')))).toBe(true);
-    expect(ContextScope.clientMayNeed(Buffer.from(req(3, 'Storage.getCookies')))).toBe(true);
+    expect(clientMayNeedScope(Buffer.from(req(1, 'Runtime.evaluate', { expression: '1' }, 'SA')))).toBe(false);
+    expect(clientMayNeedScope(Buffer.from(req(2, 'Target.getTargets')))).toBe(true);
+    expect(clientMayNeedScope(Buffer.from(req(3, 'Storage.getCookies')))).toBe(true);
   });
 });
 
