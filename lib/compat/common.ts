@@ -5,6 +5,7 @@
 import { InvalidOptionError } from '../errors.js';
 import { SessionManager } from '../manager.js';
 import type { SessionManagerOptions } from '../options.js';
+import type { CreateSessionParams } from '../session/params.js';
 
 /** Options of a cloud SDK look-alike: its own key options are accepted and unused. */
 export interface CompatClientOptions {
@@ -40,6 +41,16 @@ export function refuseCloudOnly(where: string, p: Record<string, unknown>, names
       throw new InvalidOptionError(`${where}.${name}`, 'absent or false: a feature of the cloud service that local Chrome does not have', v);
     }
   }
+}
+
+/**
+ * The `local` parameters of a look-alike's create: any `SessionManager.create()` parameters, which
+ * that call validates under its own names; here only that it is an object.
+ */
+export function localParams(value: unknown): CreateSessionParams {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidOptionError('create.local', 'an object of SessionManager.create() parameters', value);
+  return value as CreateSessionParams;
 }
 
 /** Keeps only the keys whose value is defined (for `exactOptionalPropertyTypes`-clean params). */

@@ -11,7 +11,7 @@ import type { ProfileParams } from '../session/profile.js';
 import type { ScreenSize } from '../session/screen.js';
 import type { SessionInfo, SessionStatus } from '../session/types.js';
 import { checkKeys } from '../validate.js';
-import { CompatClient, defined, refuseCloudOnly, type CompatClientOptions } from './common.js';
+import { CompatClient, defined, localParams, refuseCloudOnly, type CompatClientOptions } from './common.js';
 
 /** `sessions.create()` parameters: Hyperbrowser's names for what local Chrome can do. */
 export interface HyperbrowserCreateSessionParams {
@@ -115,8 +115,7 @@ export class Hyperbrowser extends CompatClient {
 function toCreate(params: HyperbrowserCreateSessionParams | undefined): CreateSessionParams {
   const p = checkKeys('create', params, CREATE_KEYS);
   refuseCloudOnly('create', p, CLOUD_ONLY);
-  // Validated by SessionManager.create() itself, under its own names.
-  const local = checkKeys('create.local', p.local, Object.keys(p.local ?? {})) as CreateSessionParams;
+  const local = localParams(p.local);
   const locales = p.locales;
   if (locales !== undefined && (!Array.isArray(locales) || locales.length === 0 || typeof locales[0] !== 'string')) {
     throw new InvalidOptionError('create.locales', 'a non-empty array of language tags', locales);

@@ -10,7 +10,7 @@ import type { CreateSessionParams } from '../session/params.js';
 import type { ScreenSize } from '../session/screen.js';
 import { STEEL_STATUS, type SessionInfo, type SessionStatus, type SteelSessionStatus } from '../session/types.js';
 import { checkKeys } from '../validate.js';
-import { CompatClient, defined, refuseCloudOnly, type CompatClientOptions } from './common.js';
+import { CompatClient, defined, localParams, refuseCloudOnly, type CompatClientOptions } from './common.js';
 
 /** `sessions.create()` parameters: Steel's names for what local Chrome can do. */
 export interface SteelCreateSessionParams {
@@ -108,8 +108,7 @@ export class Steel extends CompatClient {
 function toCreate(params: SteelCreateSessionParams | undefined): CreateSessionParams {
   const p = checkKeys('create', params, CREATE_KEYS);
   refuseCloudOnly('create', p, CLOUD_ONLY);
-  // Validated by SessionManager.create() itself, under its own names.
-  const local = checkKeys('create.local', p.local, Object.keys(p.local ?? {})) as CreateSessionParams;
+  const local = localParams(p.local);
   return {
     ...local,
     ...defined({
