@@ -6,6 +6,7 @@ import { AttachedTargets } from './attached-targets.js';
 import { endpointLog, since } from './log.js';
 import { ContextScope } from './scope.js';
 import { HEAD_CHARS, TAIL_CHARS, clientMayNeedScope } from './scope-wire.js';
+import { WriteBatch } from './write-batch.js';
 
 /** What the endpoint needs to route a client to a session's browser. */
 export interface EndpointRoute {
@@ -202,6 +203,8 @@ export class SessionEndpoint {
     // or froze is refused with a plain HTTP error, which every client turns into a failed
     // connect, instead of a socket that opens and closes at once (which some clients miss).
     const upstream = new WebSocket(route.upstream, { perMessageDeflate: false, maxPayload: MAX_PAYLOAD, handshakeTimeout: UPSTREAM_HANDSHAKE_MS });
+    const toChrome = new WriteBatch();
+    upstream.once('upgrade', (res) => toChrome.attach(res.socket));
     let decided = false;
     const decide = (): boolean => {
       const first = !decided;
@@ -228,11 +231,11 @@ export class SessionEndpoint {
         return refuse(socket, 404, `No active session ${sessionId}\n`, 'session ended during upgrade', sessionId);
       }
       const scope = route.contextId === undefined ? undefined : new ContextScope(route.contextId, route.contextPages ?? []);
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '', scope));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '', scope, { toChrome, toClient: new WriteBatch(socket) }));
     });
   }
 
-  #pipe(sessionId: string, upstream: WebSocket, socket: WebSocket, keepAlive: boolean, remoteAddress: string, scope: ContextScope | undefined): void {
+  #pipe(sessionId: string, upstream: WebSocket, socket: WebSocket, keepAlive: boolean, remoteAddress: string, scope: ContextScope | undefined, batches: { toChrome: WriteBatch; toClient: WriteBatch }): void {
     const client: Client = {
       info: { clientId: `c-${++this.#nextClient}`, keepAlive, remoteAddress },
       socket,
@@ -254,6 +257,8 @@ export class SessionEndpoint {
       }
       if (this.#routes && !isBinary) this.#noteActivation(sessionId, client, data);
       if (upstream.readyState !== WebSocket.OPEN) return;
+      batches.toChrome.hold();
+      batches.toClient.hold();
       if (!scope || isBinary) return upstream.send(data, { binary: isBinary });
       const buf = asBuffer(data);
       if (!clientMayNeedScope(buf)) return upstream.send(buf, { binary: false });
@@ -271,6 +276,8 @@ export class SessionEndpoint {
     }
     const reported = new Set<string>();
     upstream.on('message', (data, isBinary) => {
+      batches.toClient.hold();
+      batches.toChrome.hold();
       if (!scope || isBinary) {
         if (!isBinary) client.targets.observe(data);
         if (socket.readyState === WebSocket.OPEN) socket.send(data, { binary: isBinary });
