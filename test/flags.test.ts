@@ -5,8 +5,10 @@
  */
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chromeArgs, DISABLED_FEATURES } from '../lib/chrome/flags.js';
-import { SessionManager } from '../lib/index.js';
+import puppeteer from 'puppeteer-core';
+import { chromeArgs, DISABLED_FEATURES, IN_PROCESS_GPU } from '../lib/chrome/flags.js';
+import { SessionManager, seleniumGrid } from '../lib/index.js';
+import { decodePng } from './png.js';
 
 const base = { headless: 'shell' as const, userDataDir: '/tmp/x' };
 const listOf = (args: readonly string[], sw: string) => {
@@ -53,3 +55,69 @@ describe('a real browser launched with user feature lists', () => {
     await manager.stop(session.id);
   });
 });
+
+describe('the GPU service without the sandbox', () => {
+  it('runs in the browser process only when the sandbox is off (as root, or --no-sandbox in args)', () => {
+    expect(chromeArgs({ ...base, userArgs: [], asRoot: true })).toContain(IN_PROCESS_GPU);
+    expect(chromeArgs({ ...base, userArgs: [], asRoot: false })).not.toContain(IN_PROCESS_GPU);
+    expect(chromeArgs({ ...base, userArgs: ['--no-sandbox'], asRoot: false })).toContain(IN_PROCESS_GPU);
+    const twice = chromeArgs({ ...base, userArgs: [IN_PROCESS_GPU], asRoot: true });
+    expect(twice.filter((a) => a === IN_PROCESS_GPU)).toHaveLength(1);
+  });
+
+  it('a Grid node gets neither unless the args ask (this host being root says nothing of the node)', () => {
+    const plain = seleniumGrid({ url: 'http://127.0.0.1:1' });
+    const spec = (args: string[]) => ({ args }) as unknown as Parameters<typeof plain.capabilitiesFor>[0];
+    const argsOf = (caps: Record<string, unknown>) => (caps['goog:chromeOptions'] as { args: string[] }).args;
+    expect(argsOf(plain.capabilitiesFor(spec([])))).not.toContain('--no-sandbox');
+    expect(argsOf(plain.capabilitiesFor(spec([])))).not.toContain(IN_PROCESS_GPU);
+    expect(argsOf(plain.capabilitiesFor(spec(['--no-sandbox'])))).toEqual(expect.arrayContaining(['--no-sandbox', IN_PROCESS_GPU]));
+  });
+
+  it.runIf(process.getuid?.() === 0)('a real Chrome started as root has no GPU process and still paints (screenshot, screencast)', async () => {
+    const m = new SessionManager({ minIdle: 0, handleSignals: false });
+    try {
+      const session = await m.create();
+      const pid = m.get(session.id).browserPid!;
+      const browser = await puppeteer.connect({ browserWSEndpoint: session.wsEndpoint, defaultViewport: null });
+      const page = (await browser.pages())[0]!;
+      await page.setContent('<body style="margin:0;background:rgb(0,128,255)">');
+      const types = procTypes(pid);
+      expect(types).not.toContain('gpu-process');
+      expect(types).toContain('renderer');
+      const shot = await page.screenshot({ encoding: 'binary', type: 'png' });
+      const center = (png: Uint8Array) => {
+        const px = decodePng(png);
+        return px.at(px.width >> 1, px.height >> 1);
+      };
+      expect(center(shot)).toEqual([0, 128, 255]);
+      const cdp = await page.createCDPSession();
+      const frame = new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no screencast frame in 10 s')), 10_000);
+        cdp.once('Page.screencastFrame', (f: { data: string }) => (clearTimeout(t), resolve(f.data)));
+      });
+      await cdp.send('Page.startScreencast', { format: 'png' });
+      expect(center(Buffer.from(await frame, 'base64'))).toEqual([0, 128, 255]);
+      await browser.disconnect();
+    } finally {
+      await m.close();
+    }
+  });
+});
+
+/** The `--type=` of every process below `pid` (the browser's renderers, utilities, zygotes). */
+function procTypes(pid: number): string[] {
+  const types: string[] = [];
+  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgrp !== pid) continue;
+      const type = /--type=([\w-]+)/.exec(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8'));
+      if (type) types.push(type[1]!);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return types;
+}

@@ -122,8 +122,9 @@ export class SeleniumGridProvider implements ProviderHooks {
    */
   capabilitiesFor(spec: LaunchSpec): Record<string, unknown> {
     const chrome = (this.#capabilities['goog:chromeOptions'] ?? {}) as { args?: readonly string[] };
-    // 'shell' adds no headless flag; ours follows. chromeArgs' --no-sandbox reflects this host's uid, not the node's.
-    const ours = chromeArgs({ headless: 'shell', userDataDir: '', userArgs: spec.args }).filter((a) => !NODE_DROPS.has(a) && !(a === '--no-sandbox' && !spec.args.includes(a)));
+    // 'shell' adds no headless flag; ours follows. This host's uid says nothing of the node's: the
+    // sandbox is turned off (and the GPU work moved in-process with it) only by the user's args.
+    const ours = chromeArgs({ headless: 'shell', userDataDir: '', userArgs: spec.args, asRoot: false }).filter((a) => !NODE_DROPS.has(a));
     const args = [...(this.#headless ? ['--headless=new'] : []), ...ours, ...(chrome.args ?? [])];
     return { browserName: 'chrome', ...this.#capabilities, 'goog:chromeOptions': { ...chrome, args } };
   }
