@@ -12,7 +12,8 @@
  *   ours-context     the same with isolation 'context' (a fresh context per session, sessionsPerBrowser default)
  *   ours-context-1   isolation 'context' with sessionsPerBrowser 1
  *   cluster-context+flags  CONCURRENCY_CONTEXT with the Chrome features the library disables also
- *                    disabled (RenderDocument...): how much of our lead is flags anyone could pass.
+ *                    disabled (RenderDocument...) and, without the sandbox, --in-process-gpu: how
+ *                    much of our lead is flags anyone could pass.
  *                    Shown for transparency, never the "best cluster" the ratios divide by.
  *
  * Each (build, concurrency) runs every strategy `--rounds` times, rotating their order each round
@@ -29,7 +30,7 @@
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { Cluster } from 'puppeteer-cluster';
-import { DISABLED_FEATURES } from '../lib/chrome/flags.js';
+import { DISABLED_FEATURES, IN_PROCESS_GPU } from '../lib/chrome/flags.js';
 import { SessionManager, type IsolationMode } from '../lib/index.js';
 import { writeChurnChart } from './chart.js';
 import { loadAndCheck, poolQuiet, sessionJob } from './jobs.js';
@@ -101,7 +102,7 @@ function launchOptions(build: Build, ourFeatures = false) {
     // 'shell' is Puppeteer's name for the old headless mode, which is what chrome-headless-shell is.
     headless: build === 'shell' ? ('shell' as const) : true,
     // Puppeteer merges a --disable-features list with its own.
-    args: ourFeatures ? [...FACTS_FLAGS, `--disable-features=${DISABLED_FEATURES.join(',')}`] : FACTS_FLAGS,
+    args: ourFeatures ? [...FACTS_FLAGS, `--disable-features=${DISABLED_FEATURES.join(',')}`, ...(FACTS_FLAGS.includes('--no-sandbox') ? [IN_PROCESS_GPU] : [])] : FACTS_FLAGS,
     defaultViewport: null,
   };
 }
