@@ -14,12 +14,15 @@ have_chrome() {
 }
 
 # What the library and its tests need from Debian: Chromium (full and headless-shell), chromedriver
-# and Java for the Selenium Grid tests, ffmpeg for recordings' optional video.
+# and Java for the Selenium Grid tests, ffmpeg for recordings' optional video, openssl and unshare
+# (util-linux) for the HSTS and DNS isolation tests.
 missing=()
 have_chrome || missing+=(chromium chromium-headless-shell)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v unshare >/dev/null || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing from Debian: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

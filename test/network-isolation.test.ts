@@ -7,9 +7,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SessionManager, type IsolationMode } from '../lib/index.js';
+import type { Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { twoSessions } from './two-sessions.js';
 
 let server: http.Server;
 let origin: string;
@@ -39,33 +39,7 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
-
 const text = (page: Page, sel: string) => page.$eval(sel, (el) => (el as unknown as { textContent: string }).textContent);
-
-/** Session N runs `first`, ends, and session N+1 (on the same Chrome unless 'browser') runs `second`. */
-async function twoSessions<T>(isolation: IsolationMode, first: (page: Page) => Promise<T>, second: (page: Page) => Promise<T>): Promise<[T, T]> {
-  const m = new SessionManager({ isolation, maxConcurrent: 1, minIdle: 0, sessionsPerBrowser: 2, handleSignals: false });
-  managers.push(m);
-  const run = async (fn: (page: Page) => Promise<T>) => {
-    const s = await m.create();
-    const browser: Browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint, defaultViewport: null });
-    try {
-      return { pid: s.browserPid, value: await fn((await browser.pages())[0]!) };
-    } finally {
-      await m.stop(s.id);
-      await browser.disconnect();
-    }
-  };
-  const a = await run(first);
-  const b = await run(second);
-  if (isolation === 'browser') expect(b.pid).not.toBe(a.pid);
-  else expect(b.pid, 'the same Chrome').toBe(a.pid);
-  return [a.value, b.value];
-}
 
 const port = async (page: Page) => {
   await page.goto(`${origin}/port`);
