@@ -15,7 +15,10 @@ import { resetLog, since } from './log.js';
  * cookies selected, which no CDP command reaches: `Storage.clearDataForOrigin` (any origin,
  * 'all'), `Storage.clearDataForStorageKey`, `Storage.clearCookies`, `Network.clearBrowserCookies`
  * and `Network.clearBrowserCache` all leave it. Sessions that must not share it need
- * `reuse: false` (a fresh browser each time).
+ * `reuse: false` (a fresh browser each time). Neither can a reset reach keep-alive connections,
+ * Client Hints opt-ins or the DNS cache (a name session N resolved is not asked again by N+1;
+ * test/network-isolation-tls-dns.test.ts). HSTS entries are cleared, by `Network.clearBrowserCache`
+ * (the only call of the reset that does, measured one by one).
  *
  * Window size needs the caller's help: the kept page keeps a session's `Browser.setWindowBounds`,
  * and full Chromium (`headless: 'new'`) even sizes new windows like the last one used, unless
