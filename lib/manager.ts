@@ -316,6 +316,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
     const started = await this.#started?.catch(() => undefined);
     if (started) {
       await started.dispatcher.close();
+      await this.#opts.provider.settle();
       await started.endpoint.close();
       await started.run.destroy();
     }

@@ -71,17 +71,19 @@ export class GridSession implements BrowserProcess {
    * Asks the Grid for a session with `capabilities` and waits, while Grid queues the request, until
    * it has one. `signal` cancels: the request is dropped (Grid removes a queued request whose
    * client went away), and a session created in the same instant is found by its tag and deleted
-   * before this rejects. Rejects with `LaunchError` or `CreateAbortedError`; leaves nothing behind.
+   * before this rejects, or by a watch of the hub afterwards (`track` gets it). Rejects with
+   * `LaunchError` or `CreateAbortedError`; leaves nothing behind.
    */
-  static async create(t: GridTarget, capabilities: Record<string, unknown>, signal: AbortSignal, timeoutMs: number): Promise<GridSession> {
+  static async create(t: GridTarget, capabilities: Record<string, unknown>, signal: AbortSignal, timeoutMs: number, track: (watch: Promise<void>) => void = () => {}): Promise<GridSession> {
     const tag = crypto.randomUUID();
     const body = { capabilities: { alwaysMatch: { ...capabilities, [REQUEST_TAG]: tag } } };
     let r;
     try {
       r = await webdriver(t.base, 'POST', '/session', { body, timeoutMs, signal, headers: t.headers });
     } catch (err) {
-      // In the background: the create has its answer now; the watch is bounded and keeps no timer alive.
-      void deleteTagged(t, tag);
+      // In the background: the create has its answer now. The watch is bounded, keeps no timer
+      // alive, and is handed to `track` (the provider's close waits for it).
+      track(deleteTagged(t, tag));
       if (signal.aborted) throw signal.reason instanceof ChromeSessionsError ? signal.reason : new CreateAbortedError('cancelled while Grid queued the request', { cause: signal.reason });
       throw new LaunchError(`Selenium Grid did not create a session: ${describe(err)}`, t.base, '', { cause: err });
     }

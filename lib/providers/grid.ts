@@ -57,6 +57,8 @@ export class SeleniumGridProvider implements ProviderHooks {
   readonly #target: GridTarget;
   readonly #capabilities: Readonly<Record<string, unknown>>;
   readonly #headless: boolean;
+  /** Watches of the hub for sessions that cancelled requests may still create. */
+  readonly #watches = new Set<Promise<void>>();
 
   /** @internal Use {@link seleniumGrid}. */
   constructor(options: SeleniumGridOptions) {
@@ -95,7 +97,7 @@ export class SeleniumGridProvider implements ProviderHooks {
   factory(_run: unknown, launchTimeoutMs: number): BrowserFactory<PooledBrowser> {
     return {
       launch: async (spec: LaunchSpec, signal: AbortSignal): Promise<PooledBrowser> => {
-        const session = await GridSession.create(this.#target, this.capabilitiesFor(spec), signal, launchTimeoutMs);
+        const session = await GridSession.create(this.#target, this.capabilitiesFor(spec), signal, launchTimeoutMs, (w) => this.#track(w));
         const browser = await PooledBrowser.attach(session, Math.min(launchTimeoutMs, this.#target.requestTimeoutMs));
         if (signal.aborted) {
           await browser.close();
@@ -104,6 +106,16 @@ export class SeleniumGridProvider implements ProviderHooks {
         return browser;
       },
     };
+  }
+
+  /** @internal */
+  settle(): Promise<void> {
+    return Promise.all(this.#watches).then(() => {});
+  }
+
+  #track(watch: Promise<void>): void {
+    const settled = watch.catch(() => {}).finally(() => this.#watches.delete(settled));
+    this.#watches.add(settled);
   }
 
   /** @internal */

@@ -21,6 +21,11 @@ export class LocalChromeProvider implements ProviderHooks {
     return chromeFactory(run, launchTimeoutMs);
   }
 
+  /** @internal Local Chrome leaves no background work: the pool closes every browser. */
+  settle(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** @internal */
   checkCreate(): void {}
 }

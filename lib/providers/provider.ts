@@ -19,6 +19,12 @@ export interface ProviderHooks {
   findChrome(opts: { executablePath: string | undefined; headless: HeadlessMode | undefined }): FoundChrome;
   /** The factory the pool launches browsers with. @internal */
   factory(run: RunDir, launchTimeoutMs: number): BrowserFactory<PooledBrowser>;
+  /**
+   * Resolves once the provider's background work is done (a Grid watch for the session a cancelled
+   * request may still create, at most 10 s). `close()` awaits it, so nothing is left behind.
+   * @internal
+   */
+  settle(): Promise<void>;
   /** Throws `InvalidOptionError` for a create parameter this provider cannot honour. @internal */
   checkCreate(p: { readonly proxy: ProxySettings | undefined; readonly browserURL: boolean; readonly profile: boolean }): void;
 }

@@ -1,0 +1,62 @@
+/**
+ * A create cancelled while the hub holds its request may still get a session from a node a moment
+ * later; the provider watches the hub for it (by the request's tag) and deletes it. `close()`
+ * waits for that watch: a process that closes its manager and exits leaves no Grid session behind.
+ * A fake hub (node:http) plays the late node: the rules of the real one are in grid.test.ts.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CreateAbortedError, SessionManager, seleniumGrid } from '../lib/index.js';
+import { REQUEST_TAG } from '../lib/providers/grid-session.js';
+
+let hub: http.Server;
+let url: string;
+const requests: string[] = [];
+const deleted: string[] = [];
+let lateTag: string | undefined;
+
+beforeAll(async () => {
+  hub = http.createServer((req, res) => {
+    const json = (value: unknown) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ value }));
+    if (req.method === 'POST' && req.url === '/session') {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => requests.push(JSON.parse(body).capabilities.alwaysMatch[REQUEST_TAG]));
+      // Queued: no answer; once the client gives up, a node creates the session 1.5 s later.
+      res.on('close', () => setTimeout(() => (lateTag = requests.at(-1)), 1_500).unref());
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/status') {
+      const session = lateTag && !deleted.includes('late-1') ? { sessionId: 'late-1', capabilities: { [REQUEST_TAG]: lateTag } } : null;
+      return json({ ready: true, nodes: [{ uri: 'http://node', slots: [{ session }] }] });
+    }
+    if (req.method === 'DELETE' && req.url === '/session/late-1') {
+      deleted.push('late-1');
+      return json(null);
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(hub.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  hub.closeAllConnections();
+  await new Promise((r) => hub.close(r));
+});
+
+it('close() waits until the session a cancelled request got late is found and deleted', async () => {
+  const m = new SessionManager({ provider: seleniumGrid({ url, heartbeatIntervalMs: 0 }), handleSignals: false });
+  const ac = new AbortController();
+  const create = m.create({ signal: ac.signal });
+  const deadline = Date.now() + 10_000;
+  while (requests.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  expect(requests).toHaveLength(1);
+  ac.abort();
+  await expect(create).rejects.toBeInstanceOf(CreateAbortedError);
+  // Nothing to delete yet: the node has not answered.
+  expect(deleted).toEqual([]);
+  await m.close();
+  expect(lateTag).toBe(requests[0]);
+  expect(deleted).toEqual(['late-1']);
+});
