@@ -13,7 +13,7 @@ import { LaunchError, RecordingUnavailableError } from '../errors.js';
 import { addPageHook, HOOK_TIMEOUT_MS, type PageHook } from '../page-hooks.js';
 import type { SessionRuntime } from '../session/runtime.js';
 import { recorderScript } from './assets.js';
-import { readEvents, replayHtml, type RecordingEvent } from './replay.js';
+import { readEvents, readEventsSync, replayHtml, type RecordingEvent } from './replay.js';
 import type { RecordingSettings } from './settings.js';
 import { VideoEncoder } from './video.js';
 
@@ -21,6 +21,7 @@ import { VideoEncoder } from './video.js';
 export async function startRecording(rt: SessionRuntime, b: PooledBrowser, contextId: string | undefined, s: RecordingSettings, timeoutMs: number): Promise<void> {
   await fs.promises.mkdir(s.dir, { recursive: true, mode: 0o700 });
   const base = path.join(s.dir, rt.id);
+  const title = `Recording of session ${rt.id}`;
   const file = `${base}.jsonl`;
   const out = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
   // A full disk loses events; it must not take the process down.
@@ -81,8 +82,11 @@ export async function startRecording(rt: SessionRuntime, b: PooledBrowser, conte
     await remove();
     await Promise.all([new Promise<void>((resolve) => out.end(resolve)), video?.stop()]);
     const events = await readEvents(file).catch(() => []);
-    await fs.promises.writeFile(`${base}.html`, replayHtml(`Recording of session ${rt.id}`, events), { mode: 0o600 });
+    await fs.promises.writeFile(`${base}.html`, replayHtml(title, events), { mode: 0o600 });
   });
+  // A signal exit (handleSignals): no time for the pages' last batches, but the replay page of
+  // what reached the disk is written before the process goes.
+  rt.onEndSync(() => fs.writeFileSync(`${base}.html`, replayHtml(title, readEventsSync(file)), { mode: 0o600 }));
 }
 
 /** The events of a recorded session so far (all of them once it has ended). */

@@ -18,7 +18,15 @@ export interface RecordingEvent {
  * line that does not parse (cut short by a crash) is skipped. Events come back in time order.
  */
 export async function readEvents(file: string): Promise<RecordingEvent[]> {
-  const text = await fs.promises.readFile(file, 'utf8');
+  return parseEvents(await fs.promises.readFile(file, 'utf8'));
+}
+
+/** {@link readEvents}, synchronously (for a signal exit). */
+export function readEventsSync(file: string): RecordingEvent[] {
+  return parseEvents(fs.readFileSync(file, 'utf8'));
+}
+
+function parseEvents(text: string): RecordingEvent[] {
   const events: RecordingEvent[] = [];
   for (const line of text.split('\n')) {
     if (!line) continue;

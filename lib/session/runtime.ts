@@ -62,6 +62,8 @@ export class SessionRuntime {
   readonly #onEnd: (() => Promise<void>)[] = [];
   /** Work to do once it has ended, before its browser goes back (a final read of its state). */
   readonly #beforeRelease: (() => Promise<void>)[] = [];
+  /** Synchronous work for a signal exit, where the onEnd work cannot run (a recording's replay page). */
+  readonly #onEndSync: (() => void)[] = [];
 
   constructor(params: ResolvedCreateParams, ctx: RuntimeContext) {
     this.#ctx = ctx;
@@ -167,6 +169,11 @@ export class SessionRuntime {
     this.#onFinish.push(fn);
   }
 
+  /** Runs `fn` (synchronous) when a signal ends the session and the process exits at once. */
+  onEndSync(fn: () => void): void {
+    this.#onEndSync.push(fn);
+  }
+
   /**
    * Runs `fn` once the session has ended and its clients are gone, before its browser goes back
    * to the pool (bounded; skipped when the browser crashed or hung, and for a failed create).
@@ -249,6 +256,13 @@ export class SessionRuntime {
     if (this.record.status === 'pending') this.abort.abort(new ManagerClosedError());
     if (this.record.ended || this.#ending) return;
     this.#finish('shutdown');
+    for (const fn of this.#onEndSync.splice(0)) {
+      try {
+        fn();
+      } catch {
+        // the process is going down; nothing to tell
+      }
+    }
     this.#ctx.emit('sessionClosed', this.record.snapshot());
     this.#markEnded();
   }
