@@ -28,15 +28,12 @@
  *        investigation knobs for ours: [--runtime-parent DIR (default: the library's own)] [--min-idle N]
  */
 import path from 'node:path';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { Cluster } from 'puppeteer-cluster';
-import { DISABLED_FEATURES, IN_PROCESS_GPU } from '../lib/chrome/flags.js';
-import { SessionManager, type IsolationMode } from '../lib/index.js';
+import puppeteer from 'puppeteer-core';
+import { SessionManager } from '../lib/index.js';
+import { cluster, naive, ours, type Knobs, type Parts, type Strategy } from './churn-strategies.js';
 import { writeChurnChart } from './chart.js';
-import { loadAndCheck, poolQuiet, sessionJob } from './jobs.js';
 import {
   BUILD_LABEL,
-  FACTS_FLAGS,
   MemorySampler,
   MiB,
   cli,
@@ -53,11 +50,9 @@ import {
   startPageServer,
   summary,
   table,
-  tempDir,
   waitFor,
   writeResults,
   type Build,
-  type PageServer,
   type SamplerReport,
 } from './common.js';
 
@@ -82,123 +77,7 @@ const STRATEGIES = args.quick && args.strategies.includes('naive') ? ['cluster-c
 const MICRO = int('micro', args.micro);
 const SAMPLE_MS = int('sample-ms', args['sample-ms']);
 const MIN_IDLE = args['min-idle'] === '' ? undefined : int('min-idle', args['min-idle']);
-
-type Parts = Record<string, number>;
-
-interface Strategy {
-  readonly name: string;
-  setup(): Promise<void>;
-  /** One job; may return the duration of its parts (ms). Throws if the title is wrong. */
-  job(i: number): Promise<Parts | void>;
-  /** Resolves once background work started by the jobs (resets, closes, launches) is done. */
-  settle(): Promise<void>;
-  teardown(): Promise<void>;
-  extra?(): Record<string, unknown>;
-}
-
-function launchOptions(build: Build, ourFeatures = false) {
-  return {
-    executablePath: executableFor(build),
-    // 'shell' is Puppeteer's name for the old headless mode, which is what chrome-headless-shell is.
-    headless: build === 'shell' ? ('shell' as const) : true,
-    // Puppeteer merges a --disable-features list with its own.
-    args: ourFeatures ? [...FACTS_FLAGS, `--disable-features=${DISABLED_FEATURES.join(',')}`, ...(FACTS_FLAGS.includes('--no-sandbox') ? [IN_PROCESS_GPU] : [])] : FACTS_FLAGS,
-    defaultViewport: null,
-  };
-}
-
-function naive(build: Build, pages: PageServer): Strategy {
-  const live = new Set<Browser>();
-  return {
-    name: 'naive',
-    async setup() {},
-    async job(i) {
-      const t0 = performance.now();
-      const browser = await puppeteer.launch(launchOptions(build));
-      live.add(browser);
-      try {
-        const t1 = performance.now();
-        const page = (await browser.pages())[0] ?? (await browser.newPage());
-        await loadAndCheck(page, pages, i);
-        const t2 = performance.now();
-        await browser.close();
-        return { launch: t1 - t0, work: t2 - t1, close: performance.now() - t2 };
-      } finally {
-        live.delete(browser);
-        await browser.close().catch(() => {});
-      }
-    },
-    async settle() {},
-    async teardown() {
-      await Promise.all([...live].map((b) => b.close().catch(() => {})));
-    },
-  };
-}
-
-function cluster(build: Build, pages: PageServer, c: number, mode: 'context' | 'browser', ourFeatures = false): Strategy {
-  let cl: Cluster<number, string> | undefined;
-  return {
-    name: `cluster-${mode}${ourFeatures ? '+flags' : ''}`,
-    async setup() {
-      cl = await Cluster.launch({
-        concurrency: mode === 'context' ? Cluster.CONCURRENCY_CONTEXT : Cluster.CONCURRENCY_BROWSER,
-        maxConcurrency: c,
-        puppeteer,
-        puppeteerOptions: launchOptions(build, ourFeatures) as never,
-        timeout: 60_000,
-      });
-    },
-    async job(i) {
-      await cl!.execute(i, async ({ page, data }) => {
-        await loadAndCheck(page as unknown as Page, pages, data);
-        return '';
-      });
-    },
-    async settle() {
-      await cl!.idle();
-    },
-    async teardown() {
-      await cl?.close();
-    },
-  };
-}
-
-function ours(build: Build, pages: PageServer, c: number, name: string, isolation: IsolationMode, sessionsPerBrowser?: number): Strategy {
-  let manager: SessionManager | undefined;
-  const alive = new Set<number>();
-  return {
-    name,
-    async setup() {
-      manager = new SessionManager({
-        maxConcurrent: c,
-        headless: build,
-        executablePath: executableFor(build),
-        ...(args['runtime-parent'] ? { runtimeDir: tempDir('bench-churn-rt-', args['runtime-parent']) } : {}),
-        isolation,
-        ...(sessionsPerBrowser === undefined ? {} : { sessionsPerBrowser }),
-        ...(MIN_IDLE === undefined ? {} : { minIdle: MIN_IDLE }),
-      });
-      manager.on('browserLaunched', (e) => alive.add(e.pid));
-      manager.on('browserExited', (e) => alive.delete(e.pid));
-      await manager.warmUp();
-      if (MIN_IDLE !== 0) await waitFor(() => manager!.stats().idle >= 1, 30_000, 'the first warm browser');
-    },
-    async job(i) {
-      return { ...(await sessionJob(manager!, pages, i)) };
-    },
-    async settle() {
-      // Quiet pool, and every browser still running is an idle one (discarded ones have exited).
-      await waitFor(() => poolQuiet(manager!) && alive.size === manager!.stats().idle, 60_000, 'the pool to settle');
-    },
-    async teardown() {
-      await manager?.close();
-    },
-    extra() {
-      const s = manager!.stats();
-      return { launches: s.launches, resets: s.resets, recycles: s.recycles, resetMsP50: s.resetMsP50 === undefined ? undefined : round(s.resetMsP50) };
-    },
-  };
-}
+const KNOBS: Knobs = { runtimeParent: args['runtime-parent'], minIdle: MIN_IDLE };
 
 interface RunResult {
   build: Build;
@@ -374,10 +253,10 @@ async function main(): Promise<void> {
           'cluster-context': () => cluster(build, pages, c, 'context'),
           'cluster-browser': () => cluster(build, pages, c, 'browser'),
           'cluster-context+flags': () => cluster(build, pages, c, 'context', true),
-          'ours-reuse': () => ours(build, pages, c, 'ours-reuse', 'reset'),
-          'ours-noreuse': () => ours(build, pages, c, 'ours-noreuse', 'browser'),
-          'ours-context': () => ours(build, pages, c, 'ours-context', 'context'),
-          'ours-context-1': () => ours(build, pages, c, 'ours-context-1', 'context', 1),
+          'ours-reuse': () => ours(build, pages, c, 'ours-reuse', 'reset', KNOBS),
+          'ours-noreuse': () => ours(build, pages, c, 'ours-noreuse', 'browser', KNOBS),
+          'ours-context': () => ours(build, pages, c, 'ours-context', 'context', KNOBS),
+          'ours-context-1': () => ours(build, pages, c, 'ours-context-1', 'context', KNOBS, 1),
         };
         for (const name of STRATEGIES) if (!make[name]) throw new Error(`unknown strategy ${name}`);
         const samples = new Map<string, Sample[]>(STRATEGIES.map((n) => [n, []]));
