@@ -4,7 +4,7 @@ import { resetLog, since } from './log.js';
 
 /*
  * What a reset clears, measured on Chromium 156, headless-shell and full Chromium
- * (test/isolation.test.ts proves each kind with two sessions on one browser): cookies (HttpOnly,
+ * (test/isolation-*.test.ts prove each kind with two sessions on one browser): cookies (HttpOnly,
  * session, JS), localStorage, sessionStorage, IndexedDB, Cache Storage, service workers, the HTTP
  * cache, extra tabs with their history, extra browser contexts (also a killed client's), a page
  * hung in a loop, state a closing page writes from its timers or `pagehide` handler, and window

@@ -1,7 +1,8 @@
 /**
  * The three isolation modes on real Chrome: 'context' sessions share a Chrome, each in a context
  * of its own that ends with it; 'browser' sessions get a fresh Chrome each; a crash of a shared
- * Chrome ends every session on it. What each mode isolates is proven in isolation.test.ts.
+ * Chrome ends every session on it. What each mode isolates is proven in isolation-storage.test.ts,
+ * isolation-tabs.test.ts and isolation-leftovers.test.ts.
  */
 import puppeteer from 'puppeteer-core';
 import WebSocket from 'ws';
