@@ -196,9 +196,15 @@ export function setupDownloads(rt: SessionRuntime, b: PooledBrowser, contextId: 
   // with an idle browser). Chrome runs DevTools commands in the order they arrive, and this one is
   // on the manager's open connection before the session's clients can even connect. A failure
   // means a browser that is gone or hung, which ends the session by its own rules.
-  void b.cdp
-    .send('Browser.setDownloadBehavior', { behavior: 'allowAndName', downloadPath: folder, eventsEnabled: true, ...(contextId !== undefined ? { browserContextId: contextId } : {}) }, { timeoutMs })
-    .catch((err: unknown) => managerLog('session %s: download folder not set: %s', rt.id, (err as Error).message));
+  const apply = () =>
+    void b.cdp
+      .send('Browser.setDownloadBehavior', { behavior: 'allowAndName', downloadPath: folder, eventsEnabled: true, ...(contextId !== undefined ? { browserContextId: contextId } : {}) }, { timeoutMs })
+      .catch((err: unknown) => managerLog('session %s: download folder not set: %s', rt.id, (err as Error).message));
+  apply();
+  // A client that set its own folder and left took the setting with it (Chrome falls back to its
+  // default, which refuses downloads in headless): a keepAlive session's next client gets the
+  // session's folder again. Sent as it connects, before its own first command can be.
+  rt.onNextClient(apply);
 }
 
 /** The downloads of session `id` (none when it had no folder). */

@@ -64,6 +64,9 @@ export class SessionRuntime {
   readonly #beforeRelease: (() => Promise<void>)[] = [];
   /** Synchronous work for a signal exit, where the onEnd work cannot run (a recording's replay page). */
   readonly #onEndSync: (() => void)[] = [];
+  /** Work to redo for a client that connects after another left (Chrome undid what that one set). */
+  readonly #onNextClient: (() => void)[] = [];
+  #clientLeft = false;
 
   constructor(params: ResolvedCreateParams, ctx: RuntimeContext) {
     this.#ctx = ctx;
@@ -138,6 +141,10 @@ export class SessionRuntime {
   clientConnected(c: ClientInfo, clients: number): void {
     const rec = this.record;
     rec.clients = clients;
+    if (this.#clientLeft) {
+      this.#clientLeft = false;
+      for (const fn of this.#onNextClient) fn();
+    }
     if (c.keepAlive) rec.keepAlive = true;
     this.#clearTimer('grace');
     this.#ctx.emit('clientConnected', { sessionId: rec.id, clientId: c.clientId, keepAlive: c.keepAlive, clients });
@@ -147,6 +154,7 @@ export class SessionRuntime {
   clientDisconnected(c: ClientInfo, reason: ClientCloseReason, remaining: number): void {
     const rec = this.record;
     rec.clients = remaining;
+    this.#clientLeft = true;
     const byClient = reason === 'client_closed' || reason === 'ping_timeout';
     const willStop = rec.status === 'active' && byClient && remaining === 0 && !rec.keepAlive;
     this.#ctx.emit('clientDisconnected', { sessionId: rec.id, clientId: c.clientId, reason, clients: remaining, willStop });
@@ -167,6 +175,15 @@ export class SessionRuntime {
    */
   onFinish(fn: () => void | Promise<unknown>): void {
     this.#onFinish.push(fn);
+  }
+
+  /**
+   * Runs `fn` each time a client connects after another has left: Chrome undoes browser-level
+   * settings a client made (its download folder) when that client disconnects, so what the
+   * session itself set there is set again for the newcomer.
+   */
+  onNextClient(fn: () => void): void {
+    this.#onNextClient.push(fn);
   }
 
   /** Runs `fn` (synchronous) when a signal ends the session and the process exits at once. */
