@@ -326,6 +326,7 @@ export class SessionManager extends GuardedEmitter<SessionManagerEvents> {
   shutdownSync(): void {
     for (const rt of this.#sessions.values()) rt.endSync();
     this.#live?.run.destroySync();
+    this.#opts.provider.shutdownSync();
     // The rest (endpoint, pool bookkeeping) closes asynchronously, in case the process lives on.
     void this.close().catch(() => {});
   }

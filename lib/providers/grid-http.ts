@@ -2,6 +2,7 @@
  * The few WebDriver and Grid HTTP calls the Grid provider makes, over Node's `fetch`: every call
  * is bounded by a timeout and may be cancelled by a signal.
  */
+import { spawnSync } from 'node:child_process';
 
 /** A WebDriver answer: the HTTP status and the JSON body's `value`. */
 export interface WebDriverReply {
@@ -67,4 +68,19 @@ export async function gridSessions(base: string, timeoutMs: number, headers?: Re
     }
   }
   return out;
+}
+
+/** How long a signal exit may spend deleting its Grid sessions. */
+const SYNC_DELETE_MS = 3_000;
+
+/**
+ * Deletes Grid sessions synchronously, for a process going down on a signal: a child Node sends
+ * the `DELETE /session/<id>` calls together and this waits for it, at most {@link SYNC_DELETE_MS}.
+ * Failures are ignored (Grid's `--session-timeout` is then the last resort).
+ */
+export function deleteSessionsSync(base: string, ids: readonly string[], headers: Readonly<Record<string, string>>): void {
+  if (ids.length === 0) return;
+  const script = `const [base, headers, ids, ms] = JSON.parse(process.argv[1]);
+await Promise.all(ids.map((id) => fetch(base + '/session/' + id, { method: 'DELETE', headers, signal: AbortSignal.timeout(ms) }).catch(() => {})));`;
+  spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify([base, headers, ids, SYNC_DELETE_MS - 500])], { stdio: 'ignore', timeout: SYNC_DELETE_MS });
 }

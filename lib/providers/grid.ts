@@ -6,6 +6,7 @@ import { ChromeSessionsError, CreateAbortedError, InvalidOptionError } from '../
 import type { BrowserFactory } from '../pool/types.js';
 import type { ProxySettings } from '../session/proxy.js';
 import { bool, checkKeys, ms } from '../validate.js';
+import { deleteSessionsSync } from './grid-http.js';
 import { GridSession, type GridTarget } from './grid-session.js';
 import type { ProviderHooks } from './provider.js';
 
@@ -59,6 +60,8 @@ export class SeleniumGridProvider implements ProviderHooks {
   readonly #headless: boolean;
   /** Watches of the hub for sessions that cancelled requests may still create. */
   readonly #watches = new Set<Promise<void>>();
+  /** Grid sessions alive now, deleted synchronously on a signal exit. */
+  readonly #live = new Set<GridSession>();
 
   /** @internal Use {@link seleniumGrid}. */
   constructor(options: SeleniumGridOptions) {
@@ -98,6 +101,8 @@ export class SeleniumGridProvider implements ProviderHooks {
     return {
       launch: async (spec: LaunchSpec, signal: AbortSignal): Promise<PooledBrowser> => {
         const session = await GridSession.create(this.#target, this.capabilitiesFor(spec), signal, launchTimeoutMs, (w) => this.#track(w));
+        this.#live.add(session);
+        void session.exited.then(() => this.#live.delete(session));
         const browser = await PooledBrowser.attach(session, Math.min(launchTimeoutMs, this.#target.requestTimeoutMs));
         if (signal.aborted) {
           await browser.close();
@@ -111,6 +116,11 @@ export class SeleniumGridProvider implements ProviderHooks {
   /** @internal */
   settle(): Promise<void> {
     return Promise.all(this.#watches).then(() => {});
+  }
+
+  /** @internal */
+  shutdownSync(): void {
+    deleteSessionsSync(this.#target.base, [...this.#live].map((s) => s.gridSessionId), this.#target.headers);
   }
 
   #track(watch: Promise<void>): void {

@@ -26,6 +26,9 @@ export class LocalChromeProvider implements ProviderHooks {
     return Promise.resolve();
   }
 
+  /** @internal Local Chrome dies with its process group (the run folder's `destroySync`). */
+  shutdownSync(): void {}
+
   /** @internal */
   checkCreate(): void {}
 }

@@ -25,6 +25,8 @@ export interface ProviderHooks {
    * @internal
    */
   settle(): Promise<void>;
+  /** Ends what the pool cannot kill as a process group, synchronously, for a signal exit (Grid sessions). @internal */
+  shutdownSync(): void;
   /** Throws `InvalidOptionError` for a create parameter this provider cannot honour. @internal */
   checkCreate(p: { readonly proxy: ProxySettings | undefined; readonly browserURL: boolean; readonly profile: boolean }): void;
 }
