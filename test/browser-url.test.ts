@@ -4,21 +4,12 @@
  */
 import puppeteer from 'puppeteer-core';
 import { chromium } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { SessionManager } from '../lib/index.js';
-import { startServer, type TestServer } from './helpers.js';
+import { closedAfterEach, serverForFile } from './helpers.js';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const server = serverForFile();
+const managers = closedAfterEach<SessionManager>();
 
 it('puppeteer.connect({ browserURL }) and connectOverCDP(browserURL) drive the session; the port closes with it', async () => {
   const m = new SessionManager({ minIdle: 0, handleSignals: false, maxConcurrent: 2 });

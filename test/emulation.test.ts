@@ -5,9 +5,9 @@
  */
 import puppeteer, { type Page } from 'puppeteer-core';
 import { chromium } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager, type IsolationMode } from '../lib/index.js';
-import { startServer, type TestServer } from './helpers.js';
+import { closedAfterEach, startServer, type TestServer } from './helpers.js';
 
 declare const navigator: { userAgent: string; language: string };
 declare const window: { open(url: string): unknown };
@@ -25,10 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const managers = closedAfterEach<SessionManager>();
 
 const UA = 'chrome-sessions-test/1.0';
 const seen = (page: Page) =>

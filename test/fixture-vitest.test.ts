@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe } from 'vitest';
+import { describe } from 'vitest';
 import { SessionManager } from '../lib/index.js';
 import { createTest, expect, test } from '../lib/fixtures/vitest.js';
-import { startServer, type TestServer } from './helpers.js';
+import { serverForFile } from './helpers.js';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.close();
-});
+const server = serverForFile();
 
 // The tests of this describe run in order and look at what the one before left behind.
 describe('chrome-sessions/vitest', () => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { EventEmitter } from 'eventemitter3';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 /** A local http server whose pages the tests load; counts hits per path. */
 export interface TestServer {
@@ -41,6 +42,45 @@ export async function startServer(routes: Record<string, (req: http.IncomingMess
       server.close(() => resolve());
     }),
   };
+}
+
+/**
+ * A {@link startServer} server for the whole test file: started before its first test, closed after
+ * its last. Call it at the top level of the file; read `origin` and `hits` inside tests.
+ */
+export function serverForFile(routes: Parameters<typeof startServer>[0] = {}): TestServer {
+  let started: TestServer | undefined;
+  beforeAll(async () => {
+    started = await startServer(routes);
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+  const get = (): TestServer => {
+    if (!started) throw new Error('serverForFile: the server starts in beforeAll');
+    return started;
+  };
+  return {
+    get origin() {
+      return get().origin;
+    },
+    get hits() {
+      return get().hits;
+    },
+    close: () => get().close(),
+  };
+}
+
+/**
+ * A list whose members (managers, browsers…) are closed after each test of the file:
+ * `const managers = closedAfterEach<SessionManager>()`, then `managers.push(m)`.
+ */
+export function closedAfterEach<T extends { close(): Promise<unknown> }>(): T[] {
+  const list: T[] = [];
+  afterEach(async () => {
+    await Promise.all(list.splice(0).map((x) => x.close()));
+  });
+  return list;
 }
 
 /** Pids of running Chrome processes (read from /proc, zombies excluded). */

@@ -6,14 +6,11 @@
  */
 import puppeteer from 'puppeteer-core';
 import WebSocket from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionManager, type BrowserRecycledEvent, type SessionInfo, type SessionManagerOptions } from '../lib/index.js';
-import { chromeEndpoint, groupGone, nextEvent, waitUntil, withDeadline } from './helpers.js';
+import { chromeEndpoint, closedAfterEach, groupGone, nextEvent, waitUntil, withDeadline } from './helpers.js';
 
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const managers = closedAfterEach<SessionManager>();
 
 function manager(opts: SessionManagerOptions = {}): SessionManager {
   const m = new SessionManager({ minIdle: 0, handleSignals: false, clientPingTimeoutMs: 0, healthCheckIntervalMs: 0, ...opts });

@@ -1,17 +1,9 @@
 import puppeteer from 'puppeteer-core';
 import { chromium } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidOptionError, SessionClosedError, SessionManager, type SessionInfo, type SessionManagerOptions } from '../lib/index.js';
 import { FakeClock } from './fakes.js';
-import { isAlive, nextEvent, startServer, type TestServer } from './helpers.js';
-
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+import { isAlive, nextEvent } from './helpers.js';
 
 let managers: SessionManager[] = [];
 afterEach(async () => {

@@ -6,9 +6,9 @@
 import { Server } from 'proxy-chain';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { chromium } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager, type SessionManagerOptions } from '../lib/index.js';
-import { withDeadline } from './helpers.js';
+import { closedAfterEach, withDeadline } from './helpers.js';
 
 interface Seen {
   readonly username: string;
@@ -37,10 +37,7 @@ afterAll(async () => {
   await proxy.close(true);
 });
 
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const managers = closedAfterEach<SessionManager>();
 function manager(opts: SessionManagerOptions = {}): SessionManager {
   const m = new SessionManager({ minIdle: 0, handleSignals: false, clientPingTimeoutMs: 0, healthCheckIntervalMs: 0, maxConcurrent: 2, ...opts });
   managers.push(m);

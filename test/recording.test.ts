@@ -7,10 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import puppeteer from 'puppeteer-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingUnavailableError, SessionManager, type IsolationMode, type RecordingEvent } from '../lib/index.js';
 import { CdpConnection } from '../lib/cdp.js';
-import { chromeEndpoint, startServer, waitUntil, type TestServer } from './helpers.js';
+import { chromeEndpoint, closedAfterEach, startServer, type TestServer, waitUntil } from './helpers.js';
 
 declare const document: { body: { innerText: string }; images: unknown; createElement(n: string): any };
 
@@ -36,10 +36,7 @@ afterAll(async () => {
   await server.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const managers = closedAfterEach<SessionManager>();
 
 /** Full snapshots in the events file now (each line a batch). */
 const snapshotsInFile = (file: string) =>

@@ -6,25 +6,16 @@
  */
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { chromium } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionManager, type HeadlessMode, type IsolationMode } from '../lib/index.js';
-import { startServer, type TestServer } from './helpers.js';
+import { closedAfterEach, serverForFile } from './helpers.js';
 
 declare const window: { innerWidth: number; innerHeight: number; open(url: string): unknown };
 declare const screen: { width: number; height: number };
 declare const document: { title: string };
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const server = serverForFile();
+const managers = closedAfterEach<SessionManager>();
 
 type Size = [innerWidth: number, innerHeight: number, screenWidth: number, screenHeight: number];
 const size = (page: Pick<Page, 'evaluate'>): Promise<Size> => page.evaluate(() => [window.innerWidth, window.innerHeight, screen.width, screen.height] as Size);

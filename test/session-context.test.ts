@@ -7,9 +7,9 @@
  */
 import puppeteer from 'puppeteer-core';
 import { chromium } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager, type FullSessionContext, type HeadlessMode, type IsolationMode, type SessionContext } from '../lib/index.js';
-import { nextEvent, startServer, type TestServer } from './helpers.js';
+import { closedAfterEach, nextEvent, startServer, type TestServer } from './helpers.js';
 
 /** Polls an async predicate every 50 ms; throws after `timeoutMs`. */
 async function waitUntil(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -39,10 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const managers = closedAfterEach<SessionManager>();
 const manager = (isolation: IsolationMode, headless: HeadlessMode = 'shell') => {
   const m = new SessionManager({ minIdle: 0, handleSignals: false, maxConcurrent: 2, isolation, headless });
   managers.push(m);

@@ -1,11 +1,9 @@
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { afterEach, expect } from 'vitest';
+import { expect } from 'vitest';
 import { SessionManager, type IsolationMode, type SessionManagerOptions } from '../lib/index.js';
+import { closedAfterEach } from './helpers.js';
 
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const managers = closedAfterEach<SessionManager>();
 
 /**
  * Session N runs `first`, ends, and session N+1 (on the same Chrome unless 'browser') runs

@@ -4,10 +4,10 @@
  * sessionClosed and in stats() totals.
  */
 import puppeteer from 'puppeteer-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager, type IsolationMode, type SessionInfo } from '../lib/index.js';
 import { CdpConnection } from '../lib/cdp.js';
-import { chromeEndpoint, nextEvent, startServer, type TestServer } from './helpers.js';
+import { chromeEndpoint, closedAfterEach, nextEvent, startServer, type TestServer } from './helpers.js';
 
 const KB = 1024;
 const BIG = 300 * KB;
@@ -20,10 +20,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-const managers: SessionManager[] = [];
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
+const managers = closedAfterEach<SessionManager>();
 
 describe.each(['reset', 'context', 'browser'] as IsolationMode[])("'%s' isolation", (isolation) => {
   it('network bytes, pages opened and CPU move the right way; final usage in sessionClosed and stats()', async () => {
