@@ -10,6 +10,12 @@ import { resetBrowser, windowBoundsAtLaunch, type WindowBounds } from './reset.j
 import type { PageOverrides } from './session/emulation.js';
 import { deviceMetrics } from './session/screen.js';
 
+/** A browser context's own proxy (`Target.createBrowserContext`'s parameters). */
+export interface ContextProxy {
+  readonly proxyServer: string;
+  readonly proxyBypassList?: string;
+}
+
 /** A Chrome on a named profile gets this long to flush it and exit after `Browser.close`. */
 const PROFILE_CLOSE_GRACE_MS = 5_000;
 
@@ -46,6 +52,10 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   /** Its attachments that carry overrides: session id → the page's browser context id. */
   readonly #emulated = new Map<string, string>();
   #userAgent: string | undefined;
+  /** Contexts a session's clients created ('context' isolation) → that session's context. */
+  readonly #adopted = new Map<string, string>();
+  /** Each session context's proxy, which the contexts its clients create get too. */
+  readonly #proxies = new Map<string, ContextProxy>();
   /** 'context' isolation: the launch's blank page was closed at the first context. */
   #launchPagesClosed = false;
 
@@ -103,18 +113,42 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     return [...this.#pages].filter(([, c]) => c === contextId).map(([id]) => id);
   }
 
-  /** Pages open in the browser context `contextId`. */
-  pagesIn(contextId: string): number {
+  /** Ids of the pages of session context `contextId` and of the contexts its clients created. */
+  sessionPageIds(contextId: string): string[] {
+    return [...this.#pages].filter(([, c]) => this.sessionContextOf(c) === contextId).map(([id]) => id);
+  }
+
+  /** How many pages session context `contextId` and the contexts its clients created have open. */
+  sessionPageCount(contextId: string): number {
     let n = 0;
-    for (const c of this.#pages.values()) if (c === contextId) n++;
+    for (const c of this.#pages.values()) if (this.sessionContextOf(c) === contextId) n++;
     return n;
+  }
+
+  /**
+   * Records that a client of the session whose context is `sessionContextId` created `contextId`:
+   * its pages are that session's, and get its overrides and page hooks.
+   */
+  adoptContext(contextId: string, sessionContextId: string): void {
+    this.#adopted.set(contextId, sessionContextId);
+  }
+
+  /** The session context that browser context `contextId` belongs to ('' for the default one). */
+  sessionContextOf(contextId: string | undefined): string {
+    const id = contextId ?? '';
+    return this.#adopted.get(id) ?? id;
+  }
+
+  /** The proxy session context `contextId` was opened with (its clients' contexts get it too). */
+  proxyOf(contextId: string): ContextProxy | undefined {
+    return this.#proxies.get(contextId);
   }
 
   /**
    * A fresh browser context with one blank page, for a session of its own ('context' isolation).
    * Nothing is left behind when it fails.
    */
-  async openContext(timeoutMs: number, opts: { proxyServer?: string; proxyBypassList?: string } = {}): Promise<string> {
+  async openContext(timeoutMs: number, proxy?: ContextProxy): Promise<string> {
     if (!this.#launchPagesClosed) {
       // The blank page Chrome opened at launch, in its default context, which no 'context' session
       // can reach: its renderer holds ~16 MiB (PSS, headless-shell). Those open before the first
@@ -122,9 +156,10 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
       this.#launchPagesClosed = true;
       for (const targetId of this.pageIds()) void this.cdp.send('Target.closeTarget', { targetId }, { timeoutMs }).catch(() => {});
     }
-    const { browserContextId } = await this.cdp.send('Target.createBrowserContext', { disposeOnDetach: false, ...opts }, { timeoutMs });
+    const { browserContextId } = await this.cdp.send('Target.createBrowserContext', { disposeOnDetach: false, ...proxy }, { timeoutMs });
     try {
       await this.cdp.send('Target.createTarget', { url: 'about:blank', browserContextId }, { timeoutMs });
+      if (proxy) this.#proxies.set(browserContextId, proxy);
       return browserContextId;
     } catch (err) {
       await this.cdp.send('Target.disposeBrowserContext', { browserContextId }, { timeoutMs }).catch(() => {});
@@ -146,7 +181,7 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     await Promise.all(
       existing.map(async (targetId) => {
         const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs });
-        this.#emulated.set(sessionId, this.#pages.get(targetId) ?? '');
+        this.#emulated.set(sessionId, this.sessionContextOf(this.#pages.get(targetId)));
         await emulate(c, sessionId, resolved, timeoutMs);
       }),
     );
@@ -190,8 +225,9 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   }
 
   async #onAttached(c: CdpConnection, sessionId: string, type: string, contextId: string | undefined, waiting: boolean): Promise<void> {
-    const o = type === 'page' ? (this.#overrides.get(contextId ?? '') ?? this.#overrides.get('*')) : undefined;
-    if (o) this.#emulated.set(sessionId, contextId ?? '');
+    const owner = this.sessionContextOf(contextId);
+    const o = type === 'page' ? (this.#overrides.get(owner) ?? this.#overrides.get('*')) : undefined;
+    if (o) this.#emulated.set(sessionId, owner);
     try {
       if (o) await emulate(c, sessionId, o, OVERRIDE_TIMEOUT_MS);
     } finally {
@@ -201,9 +237,20 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     }
   }
 
-  /** Disposes browser contexts with everything in them (pages, storage, connections). */
+  /**
+   * Disposes browser contexts with everything in them (pages, storage, connections). One that is
+   * gone already (a client disposed its own) counts as disposed.
+   */
   async disposeContexts(ids: Iterable<string>, timeoutMs: number): Promise<void> {
-    await Promise.all([...ids].map((browserContextId) => this.cdp.send('Target.disposeBrowserContext', { browserContextId }, { timeoutMs })));
+    await Promise.all(
+      [...ids].map(async (browserContextId) => {
+        this.#adopted.delete(browserContextId);
+        this.#proxies.delete(browserContextId);
+        await this.cdp.send('Target.disposeBrowserContext', { browserContextId }, { timeoutMs }).catch((err: unknown) => {
+          if (!(err instanceof Error && /Failed to find context/i.test(err.message))) throw err;
+        });
+      }),
+    );
   }
 
   get pid(): number {

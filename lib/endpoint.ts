@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { AttachedTargets } from './attached-targets.js';
+import type { ContextProxy } from './browser.js';
 import { endpointLog, since } from './log.js';
 import { ContextScope } from './scope.js';
 import { HEAD_CHARS, TAIL_CHARS, clientMayNeedScope } from './scope-wire.js';
@@ -21,6 +22,8 @@ export interface EndpointRoute {
   readonly contextId?: string | undefined;
   /** The pages already in that context, which a new client may act on before it has listed them. */
   readonly contextPages?: readonly string[];
+  /** The session's proxy, which the contexts its clients create get unless they name their own. */
+  readonly contextProxy?: ContextProxy | undefined;
 }
 
 /**
@@ -230,7 +233,7 @@ export class SessionEndpoint {
         upstream.terminate();
         return refuse(socket, 404, `No active session ${sessionId}\n`, 'session ended during upgrade', sessionId);
       }
-      const scope = route.contextId === undefined ? undefined : new ContextScope(route.contextId, route.contextPages ?? []);
+      const scope = route.contextId === undefined ? undefined : new ContextScope(route.contextId, route.contextPages ?? [], route.contextProxy);
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '', scope, { toChrome, toClient: new WriteBatch(socket) }));
     });
   }

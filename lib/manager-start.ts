@@ -40,7 +40,10 @@ export async function startServices(o: ResolvedManagerOptions, host: ServiceHost
       const target = () => {
         const b = rt.browser;
         const contextId = rt.contextId;
-        return b?.usable ? { wsEndpoint: b.process.wsEndpoint, contextId, pages: contextId === undefined ? b.pageIds() : b.pageIdsIn(contextId) } : undefined;
+        if (!b?.usable) return undefined;
+        if (contextId === undefined) return { wsEndpoint: b.process.wsEndpoint, owns: () => true, pages: b.pageIds() };
+        // The session's context and the contexts its clients created.
+        return { wsEndpoint: b.process.wsEndpoint, owns: (id: string | undefined) => b.sessionContextOf(id) === contextId, pages: b.sessionPageIds(contextId) };
       };
       return { token: rt.record.liveToken, mode: rt.record.liveView, info: () => rt.record.snapshot(), target };
     },
@@ -52,7 +55,8 @@ export async function startServices(o: ResolvedManagerOptions, host: ServiceHost
         const b = rt?.browser;
         if (!rt || !b) return undefined;
         const contextId = rt.contextId;
-        return { token: rt.record.token, upstream: b.process.wsEndpoint, contextId, contextPages: contextId === undefined ? [] : b.pageIdsIn(contextId) };
+        if (contextId === undefined) return { token: rt.record.token, upstream: b.process.wsEndpoint };
+        return { token: rt.record.token, upstream: b.process.wsEndpoint, contextId, contextPages: b.pageIdsIn(contextId), contextProxy: b.proxyOf(contextId) };
       },
       clientConnected: (id, c, clients) => host.session(id)?.clientConnected(c, clients),
       clientDisconnected: (id, c, reason, remaining) => host.session(id)?.clientDisconnected(c, reason, remaining),

@@ -64,7 +64,7 @@ class BrowserHooks {
     try {
       const c = await this.#connection(timeoutMs);
       const { targetInfos } = await c.send('Target.getTargets', {}, { timeoutMs });
-      const existing = targetInfos.filter((t) => t.type === 'page' && (contextId === '*' || t.browserContextId === contextId));
+      const existing = targetInfos.filter((t) => t.type === 'page' && (contextId === '*' || this.#b.sessionContextOf(t.browserContextId) === contextId));
       await Promise.all(
         existing.map(async ({ targetId }) => {
           // Auto-attach has attached the pages open when the connection opened: hand those over.
@@ -120,7 +120,8 @@ class BrowserHooks {
 
   #hooksFor(contextId: string | undefined): Set<PageHook> {
     const out = new Set<PageHook>();
-    for (const h of this.#byContext.get(contextId ?? '') ?? []) out.add(h);
+    // A context a session's client created has that session's hooks.
+    for (const h of this.#byContext.get(this.#b.sessionContextOf(contextId)) ?? []) out.add(h);
     for (const h of this.#byContext.get('*') ?? []) out.add(h);
     return out;
   }

@@ -30,7 +30,8 @@
  *   `Browser.getWindowForTarget`, `Extensions.triggerAction`.
  * - Answered locally with an error: `Target.disposeBrowserContext` of a context the client did
  *   not create.
- * - Passed on, reply filtered: `Target.createBrowserContext` (the new id joins `clientContexts`),
+ * - Passed on, reply filtered: `Target.createBrowserContext` (the new id joins `clientContexts`;
+ *   without a `proxyServer` of the client's it gets the session's proxy, if it has one),
  *   `Target.disposeBrowserContext` (leaves it), `Target.getBrowserContexts` (only the client's
  *   own contexts; `defaultBrowserContextId`, if present, becomes the session's context),
  *   `Target.getTargets` (only owned targets and the browser target), `Target.createTarget` (the
@@ -63,6 +64,7 @@
  * through; non-flat sessions (`flatten: false`); a client that guesses a foreign session's id
  * during its few ms of life could send on it.
  */
+import type { ContextProxy } from './browser.js';
 import { DOWNLOAD_EVENT, DownloadFilter, FRAME_ATTACHED, FRAME_DETACHED } from './scope-downloads.js';
 import {
   CLIENT_NEEDLE, DROP, INVALID_PARAMS, NO_TARGET, REPLY_HEAD_NEGATIVE, TARGET_EVENT,
@@ -123,13 +125,16 @@ export class ContextScope {
   readonly #pending = new Map<number, Pending>();
   readonly #downloads = new DownloadFilter();
   #nextId = -1;
+  /** The session's proxy: a context the client creates without one of its own gets it. */
+  readonly #proxy: ContextProxy | undefined;
 
   /**
    * `contextId`: the session's browser context; `ownPageTargetIds`: targets already in it (its
    * first page), known before Chrome describes them.
    */
-  constructor(contextId: string, ownPageTargetIds: Iterable<string> = []) {
+  constructor(contextId: string, ownPageTargetIds: Iterable<string> = [], proxy?: ContextProxy) {
     this.contextId = contextId;
+    this.#proxy = proxy;
     for (const targetId of ownPageTargetIds) this.#targets.set(targetId, { type: 'page', contextId });
   }
 
@@ -181,6 +186,8 @@ export class ContextScope {
     }
     switch (method) {
       case 'Target.createBrowserContext':
+        // The session's traffic goes through its proxy, in the client's own contexts too.
+        if (this.#proxy && stringParam(params, 'proxyServer') === undefined) msg.params = { ...params, ...this.#proxy };
         return this.#forward(msg, 'createBrowserContext', undefined, false);
       case 'Target.disposeBrowserContext': {
         const contextId = stringParam(params, 'browserContextId');

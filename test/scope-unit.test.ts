@@ -132,6 +132,15 @@ describe('ContextScope, client → Chrome', () => {
     expect(scope.clientContexts.size).toBe(0);
     expect(scope.pendingCount).toBe(1); // the createTarget above was never answered
   });
+
+  it("gives a context the client creates the session's proxy, unless the client names its own", () => {
+    const proxy = { proxyServer: 'http://127.0.0.1:8000', proxyBypassList: 'localhost' };
+    const scope = new ContextScope(A, [], proxy);
+    expect(sent(scope, req(30, 'Target.createBrowserContext', { disposeOnDetach: true })).params).toEqual({ disposeOnDetach: true, ...proxy });
+    expect(sent(scope, req(31, 'Target.createBrowserContext', { proxyServer: 'socks5://h:1' })).params).toEqual({ proxyServer: 'socks5://h:1' });
+    // A session without a proxy changes nothing.
+    expect(sent(new ContextScope(A), req(32, 'Target.createBrowserContext', {})).params).toEqual({});
+  });
 });
 
 describe('ContextScope, Chrome → client', () => {

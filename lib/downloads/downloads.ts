@@ -93,7 +93,7 @@ class BrowserDownloads {
     if (e.sessionId !== undefined) return;
     if (e.method === 'Browser.downloadWillBegin') {
       const { guid, suggestedFilename, frameId } = e.params;
-      const owner = [...this.sessions].find((s) => s.active && (s.contextId === undefined || this.#b.pageIdsIn(s.contextId).includes(frameId)));
+      const owner = [...this.sessions].find((s) => s.active && (s.contextId === undefined || this.#b.sessionPageIds(s.contextId).includes(frameId)));
       const entry: Entry = { guid, name: safeName(suggestedFilename, guid), path: owner ? path.join(owner.folder, guid) : guid, received: 0, state: 'inProgress' };
       this.#byGuid.set(guid, { entry, owner });
       owner?.entries.set(guid, entry);
@@ -196,11 +196,14 @@ export function setupDownloads(rt: SessionRuntime, b: PooledBrowser, contextId: 
   // with an idle browser). Chrome runs DevTools commands in the order they arrive, and this one is
   // on the manager's open connection before the session's clients can even connect. A failure
   // means a browser that is gone or hung, which ends the session by its own rules.
-  const apply = () =>
+  const applyTo = (browserContextId: string | undefined) =>
     void b.cdp
-      .send('Browser.setDownloadBehavior', { behavior: 'allowAndName', downloadPath: folder, eventsEnabled: true, ...(contextId !== undefined ? { browserContextId: contextId } : {}) }, { timeoutMs })
+      .send('Browser.setDownloadBehavior', { behavior: 'allowAndName', downloadPath: folder, eventsEnabled: true, ...(browserContextId !== undefined ? { browserContextId } : {}) }, { timeoutMs })
       .catch((err: unknown) => managerLog('session %s: download folder not set: %s', rt.id, (err as Error).message));
+  const apply = () => applyTo(contextId);
   apply();
+  // A context a client creates downloads to the session's folder too (until the client sets its own).
+  rt.onClientContext(applyTo);
   // A client that set its own folder and left took the setting with it (Chrome falls back to its
   // default, which refuses downloads in headless): a keepAlive session's next client gets the
   // session's folder again. Sent as it connects, before its own first command can be.

@@ -7,8 +7,8 @@ const COMMAND_TIMEOUT_MS = 5_000;
 /** The browser a live view watches: Chrome's own endpoint, and the session's context ('context' isolation). */
 export interface LiveTarget {
   readonly wsEndpoint: string;
-  /** Only pages of this browser context are the session's; undefined: every page of that Chrome. */
-  readonly contextId: string | undefined;
+  /** Whether a page of browser context `contextId` is the session's (all of a Chrome of its own). */
+  owns(contextId: string | undefined): boolean;
   /** The session's pages, oldest first (Chrome lists them in no such order). */
   readonly pages: readonly string[];
 }
@@ -43,7 +43,7 @@ const MOUSE_TYPES = { move: 'mouseMoved', down: 'mousePressed', up: 'mouseReleas
  */
 export class LiveBridge {
   readonly #cdp: CdpConnection;
-  readonly #contextId: string | undefined;
+  readonly #owns: LiveTarget['owns'];
   readonly #sink: BridgeSink;
   /** The session's pages, the most recently created or activated last. */
   readonly #pages: string[] = [];
@@ -57,9 +57,9 @@ export class LiveBridge {
   #ready = false;
   #closed = false;
 
-  private constructor(cdp: CdpConnection, contextId: string | undefined, sink: BridgeSink) {
+  private constructor(cdp: CdpConnection, owns: LiveTarget['owns'], sink: BridgeSink) {
     this.#cdp = cdp;
-    this.#contextId = contextId;
+    this.#owns = owns;
     this.#sink = sink;
     cdp.on('event', (e) => {
       if (e.method === 'Page.screencastFrame') this.#onFrame(e.params, e.sessionId);
@@ -79,7 +79,7 @@ export class LiveBridge {
    */
   static async open(target: LiveTarget, sink: BridgeSink, timeoutMs: number, active?: string): Promise<LiveBridge> {
     const cdp = await CdpConnection.connect(target.wsEndpoint, timeoutMs);
-    const bridge = new LiveBridge(cdp, target.contextId, sink);
+    const bridge = new LiveBridge(cdp, (id) => target.owns(id), sink);
     try {
       // targetCreated arrives for every existing target before this answers.
       await cdp.send('Target.setDiscoverTargets', { discover: true }, { timeoutMs });
@@ -153,7 +153,7 @@ export class LiveBridge {
   }
 
   #mine(t: Protocol.Target.TargetInfo): boolean {
-    return t.type === 'page' && (this.#contextId === undefined || t.browserContextId === this.#contextId);
+    return t.type === 'page' && this.#owns(t.browserContextId);
   }
 
   #onCreated(t: Protocol.Target.TargetInfo): void {

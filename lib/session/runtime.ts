@@ -66,6 +66,8 @@ export class SessionRuntime {
   readonly #onEndSync: (() => void)[] = [];
   /** Work to redo for a client that connects after another left (Chrome undid what that one set). */
   readonly #onNextClient: (() => void)[] = [];
+  /** Work for each context a client creates, which is the session's too (its download folder). */
+  readonly #onClientContext: ((contextId: string) => void)[] = [];
   #clientLeft = false;
 
   constructor(params: ResolvedCreateParams, ctx: RuntimeContext) {
@@ -109,11 +111,11 @@ export class SessionRuntime {
     if (rec.idleTimeoutMs > 0) this.#armIdle(rec.idleTimeoutMs);
     this.#armHealthCheck(b);
     const onPages = (count: number) => {
-      if ((contextId === undefined ? count : b.pagesIn(contextId)) !== 0) return;
+      if ((contextId === undefined ? count : b.sessionPageCount(contextId)) !== 0) return;
       // Let the client receive the replies and events of its own close before we cut it off
       // (Puppeteer's page.close() waits for them and would hang otherwise).
       this.#setTimer('pages', PAGES_SETTLE_MS, () => {
-        if ((contextId === undefined ? b.pageCount : b.pagesIn(contextId)) === 0) void this.end('all_pages_closed');
+        if ((contextId === undefined ? b.pageCount : b.sessionPageCount(contextId)) === 0) void this.end('all_pages_closed');
       });
     };
     b.on('pagesChanged', onPages);
@@ -204,9 +206,20 @@ export class SessionRuntime {
     return settleWithin(all, this.#ctx.contextTimeoutMs, () => new Error('cleanup timed out')).promise.then(() => {}, () => {});
   }
 
-  /** A client of this session created a browser context: it is disposed with the session. */
+  /**
+   * A client of this session created browser context `id`: it is the session's, disposed with it,
+   * and its pages get the session's overrides, page hooks and live view; then `onClientContext`
+   * work runs. Called as Chrome's reply passes, before the client can use the context.
+   */
   clientContextCreated(id: string): void {
     this.#clientContexts.add(id);
+    if (this.#contextId !== undefined) this.#lease?.browser.adoptContext(id, this.#contextId);
+    for (const fn of this.#onClientContext) fn(id);
+  }
+
+  /** Runs `fn` for each browser context a client of this session creates ('context' isolation). */
+  onClientContext(fn: (contextId: string) => void): void {
+    this.#onClientContext.push(fn);
   }
 
   /** A client sent a CDP message. The idle timer re-arms lazily from this stamp. */

@@ -31,7 +31,7 @@ export function lending(isolation: IsolationMode, sessionsPerBrowser: number): {
 /** A fresh browser context for a 'context' session; a browser that cannot make one takes no more sessions. */
 export async function openContext(dispatcher: Dispatcher<PooledBrowser>, lease: Lease<PooledBrowser>, proxy: ChromeProxy | undefined): Promise<string> {
   const b = lease.browser;
-  const opts = proxy ? { proxyServer: proxy.server, ...(proxy.bypass !== undefined ? { proxyBypassList: proxy.bypass } : {}) } : {};
+  const opts = proxy ? { proxyServer: proxy.server, ...(proxy.bypass !== undefined ? { proxyBypassList: proxy.bypass } : {}) } : undefined;
   try {
     return await settleWithin(b.openContext(CONTEXT_TIMEOUT_MS, opts), CONTEXT_TIMEOUT_MS, () => new Error(`no context within ${CONTEXT_TIMEOUT_MS} ms`)).promise;
   } catch (err) {
