@@ -60,17 +60,26 @@ function startJava(args: string[], log: string, tmp: string): ChildProcess {
   return child;
 }
 
-async function json(url: string, init?: RequestInit): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
+async function json(url: string, init: RequestInit = {}, auth?: GridAuth): Promise<Record<string, unknown>> {
+  const headers = { ...(init.headers as Record<string, string> | undefined), ...(auth ? { Authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {}) };
+  const res = await fetch(url, { ...init, headers, signal: AbortSignal.timeout(5_000) });
   return ((await res.json()) as { value?: Record<string, unknown>; data?: Record<string, unknown> }) as Record<string, unknown>;
+}
+
+/** Basic credentials the hub's router asks for (its `--username`/`--password`). */
+export interface GridAuth {
+  readonly username: string;
+  readonly password: string;
 }
 
 /**
  * Starts a hub and one node per host in `nodeHosts`, each with `maxSessions` Chrome slots and
- * Grid's `--session-timeout` of `sessionTimeoutS` (`hubArgs` go to the hub); resolves once every
- * node is registered and up.
+ * Grid's `--session-timeout` of `sessionTimeoutS` (`hubArgs` go to the hub; `auth` makes its router
+ * ask for Basic credentials, which the cluster's own calls then send); resolves once every node is
+ * registered and up.
  */
-export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTimeoutS?: number; maxSessions?: number; readyTimeoutMs?: number; hubArgs?: readonly string[] } = {}): Promise<GridCluster> {
+export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTimeoutS?: number; maxSessions?: number; readyTimeoutMs?: number; hubArgs?: readonly string[]; auth?: GridAuth } = {}): Promise<GridCluster> {
+  const auth = opts.auth;
   const hosts = opts.nodeHosts ?? ['127.0.0.2', '127.0.0.3'];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-grid-'));
   const tmp = path.join(dir, 'tmp');
@@ -85,11 +94,11 @@ export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTi
     nodes,
     groups,
     async sessions() {
-      const s = (await json(`${url}/status`)).value as { nodes: { uri: string; slots: { session: { sessionId: string; capabilities: Record<string, unknown> } | null }[] }[] };
+      const s = (await json(`${url}/status`, {}, auth)).value as { nodes: { uri: string; slots: { session: { sessionId: string; capabilities: Record<string, unknown> } | null }[] }[] };
       return s.nodes.flatMap((n) => n.slots.filter((sl) => sl.session).map((sl) => ({ sessionId: sl.session!.sessionId, node: n.uri, capabilities: sl.session!.capabilities })));
     },
     async queue() {
-      const r = await json(`${url}/graphql`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ query: '{ sessionsInfo { sessionQueueRequests } }' }) });
+      const r = await json(`${url}/graphql`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ query: '{ sessionsInfo { sessionQueueRequests } }' }) }, auth);
       const list = ((r.data as { sessionsInfo: { sessionQueueRequests: string[] } }).sessionsInfo.sessionQueueRequests ?? []) as string[];
       return list.map((s) => JSON.parse(s) as Record<string, unknown>);
     },
@@ -103,7 +112,7 @@ export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTi
     },
   };
   try {
-    children.push(startJava(['hub', '--host', '127.0.0.1', '--port', String(http), '--publish-events', `tcp://127.0.0.1:${pub}`, '--subscribe-events', `tcp://127.0.0.1:${sub}`, '--session-request-timeout', '120', ...(opts.hubArgs ?? [])], path.join(dir, 'hub.log'), tmp));
+    children.push(startJava(['hub', '--host', '127.0.0.1', '--port', String(http), '--publish-events', `tcp://127.0.0.1:${pub}`, '--subscribe-events', `tcp://127.0.0.1:${sub}`, '--session-request-timeout', '120', ...(auth ? ['--username', auth.username, '--password', auth.password] : []), ...(opts.hubArgs ?? [])], path.join(dir, 'hub.log'), tmp));
     for (const host of hosts) {
       const toml = path.join(dir, `node-${host}.toml`);
       fs.writeFileSync(
@@ -127,7 +136,7 @@ export async function startGrid(opts: { nodeHosts?: readonly string[]; sessionTi
     groups.push(...children.map((c) => c.pid!));
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
     for (;;) {
-      const up = await json(`${url}/status`).then((r) => (r.value as { nodes: { uri: string; availability: string }[] }).nodes.filter((n) => n.availability === 'UP').map((n) => n.uri), () => [] as string[]);
+      const up = await json(`${url}/status`, {}, auth).then((r) => (r.value as { nodes: { uri: string; availability: string }[] }).nodes.filter((n) => n.availability === 'UP').map((n) => n.uri), () => [] as string[]);
       if (up.length === hosts.length) {
         nodes.push(...up);
         return cluster;
