@@ -213,6 +213,7 @@ export class SessionRuntime {
    */
   clientContextCreated(id: string): void {
     this.#clientContexts.add(id);
+    if (this.record.status !== 'active') return;
     if (this.#contextId !== undefined) this.#lease?.browser.adoptContext(id, this.#contextId);
     for (const fn of this.#onClientContext) fn(id);
   }
