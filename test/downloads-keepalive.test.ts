@@ -2,7 +2,8 @@
  * Chrome undoes a client's own Browser.setDownloadBehavior when that client disconnects, back to
  * its default (headless: downloads refused). In a session that outlives its client (keepAlive),
  * the manager gives the session's folder back, so the next client's downloads still land there;
- * a next client that sets its own (Playwright's connectOverCDP) still gets its Download.
+ * a next client that sets its own (Playwright's connectOverCDP) still gets its Download. The same
+ * for a client that stays connected while another, which had set its own folder, leaves.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -51,6 +52,34 @@ describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolat
         expect(fs.readdirSync(own)).toEqual([]);
       } finally {
         await b2.disconnect();
+      }
+    } finally {
+      await m.close();
+    }
+  }, 60_000);
+});
+
+describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolation) => {
+  it('after a client that set its own download folder leaves, a client still connected downloads into the session folder', async () => {
+    const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation, downloadsDir: root });
+    try {
+      const own = fs.mkdtempSync(path.join(root, 'client-'));
+      const s = await m.create();
+      const stays = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+      try {
+        const leaves = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
+        const cdp = await leaves.target().createCDPSession();
+        await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: own });
+        await leaves.disconnect();
+        await waitUntil(() => m.get(s.id).clients === 1, 10_000, 'the second client to be gone');
+        const [page] = await stays.pages();
+        await page!.goto(`${server.origin}/files`);
+        await page!.evaluate(() => document.getElementById('dl').click());
+        await waitUntil(() => m.downloads(s.id).some((d) => d.state === 'completed'), 15_000, 'a completed download in the session folder');
+        expect(fs.readdirSync(s.downloadsPath!)).toEqual(['notes.txt']);
+        expect(fs.readdirSync(own)).toEqual([]);
+      } finally {
+        await stays.disconnect();
       }
     } finally {
       await m.close();

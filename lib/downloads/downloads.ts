@@ -208,6 +208,11 @@ export function setupDownloads(rt: SessionRuntime, b: PooledBrowser, contextId: 
   // default, which refuses downloads in headless): a keepAlive session's next client gets the
   // session's folder again. Sent as it connects, before its own first command can be.
   rt.onNextClient(apply);
+  // The same for the clients that stay when one that had set its own folder leaves. Chrome undoes
+  // that client's setting as it sees its connection close, which must come before the folder is set
+  // again: a round trip on the manager's connection first makes sure (sent at once, it also came
+  // after in 12 runs of 12; the round trip is insurance, paid only when a client leaves others).
+  rt.onClientLeftOthersStay(() => void b.cdp.send('Browser.getVersion', {}, { timeoutMs }).then(apply, () => {}));
 }
 
 /** The downloads of session `id` (none when it had no folder). */

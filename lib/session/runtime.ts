@@ -66,6 +66,8 @@ export class SessionRuntime {
   readonly #onEndSync: (() => void)[] = [];
   /** Work to redo for a client that connects after another left (Chrome undid what that one set). */
   readonly #onNextClient: (() => void)[] = [];
+  /** Work to redo for the clients still connected when one leaves (Chrome undid what that one set). */
+  readonly #onClientLeftOthersStay: (() => void)[] = [];
   /** Work for each context a client creates, which is the session's too (its download folder). */
   readonly #onClientContext: ((contextId: string) => void)[] = [];
   #clientLeft = false;
@@ -160,6 +162,7 @@ export class SessionRuntime {
     const byClient = reason === 'client_closed' || reason === 'ping_timeout';
     const willStop = rec.status === 'active' && byClient && remaining === 0 && !rec.keepAlive;
     this.#ctx.emit('clientDisconnected', { sessionId: rec.id, clientId: c.clientId, reason, clients: remaining, willStop });
+    if (remaining > 0 && rec.status === 'active') for (const fn of this.#onClientLeftOthersStay) fn();
     if (!willStop) return;
     const grace = this.#ctx.disconnectGraceMs;
     if (grace > 0) this.#setTimer('grace', grace, () => void (this.record.clients === 0 && this.end('client_disconnected')));
@@ -186,6 +189,14 @@ export class SessionRuntime {
    */
   onNextClient(fn: () => void): void {
     this.#onNextClient.push(fn);
+  }
+
+  /**
+   * Runs `fn` each time a client leaves while others stay connected: Chrome undoes the browser-level
+   * settings the leaving client made (its download folder), for the clients that stay too.
+   */
+  onClientLeftOthersStay(fn: () => void): void {
+    this.#onClientLeftOthersStay.push(fn);
   }
 
   /** Runs `fn` (synchronous) when a signal ends the session and the process exits at once. */
