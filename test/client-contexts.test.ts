@@ -2,8 +2,8 @@
  * 'context' isolation: a browser context a client creates itself (Puppeteer's
  * `createBrowserContext()`, Playwright's `newContext()`) is the session's as much as the session's
  * own context: its pages go through the session's proxy with its credentials, report its
- * userAgent, locale, timezoneId and screen, download into its folder, are recorded, are followed
- * by its live view, and count for the all-pages-closed rule. A context the client disposed
+ * userAgent, locale, timezoneId and screen, download into its folder, are recorded, count in its
+ * usage, are followed by its live view, and count for the all-pages-closed rule. A context the client disposed
  * itself does not cost the browser its place in the pool.
  */
 import { Server } from 'proxy-chain';
@@ -115,8 +115,8 @@ describe("a context a client creates in a 'context' session", () => {
     expect(seen).toEqual([]);
   });
 
-  it('its downloads land in the session folder, and its pages are recorded', async () => {
-    const m = manager();
+  it('its downloads land in the session folder, its pages are recorded and counted in usage', async () => {
+    const m = manager({ pageUsage: true });
     const s = await m.create({ recording: true });
     const browser = await connectPuppeteer(s.wsEndpoint);
     const own = await browser.createBrowserContext();
@@ -126,6 +126,8 @@ describe("a context a client creates in a 'context' session", () => {
     await page.evaluate(() => document.getElementById('attach').click());
     await waitUntil(() => m.downloads(s.id).some((d) => d.state === 'completed'), 15_000, 'a completed download');
     expect(m.downloads(s.id).map((d) => d.name)).toEqual(['own.csv']);
+    expect(m.get(s.id).usage).toMatchObject({ pagesOpened: 1 });
+    expect(m.get(s.id).usage!.networkBytesReceived).toBeGreaterThan(100);
     await m.stop(s.id);
     expect(JSON.stringify(await m.getRecording(s.id))).toContain('written in the client context');
   });

@@ -137,7 +137,8 @@ export async function startUsage(rt: SessionRuntime, b: PooledBrowser, contextId
 
   const onTarget = (e: CdpEvent) => {
     if (e.method !== 'Target.targetCreated' || e.sessionId !== undefined || e.params.targetInfo.type !== 'page') return;
-    if (!shared || e.params.targetInfo.browserContextId === contextId) pages++;
+    // In a shared Chrome: the session's context and those its clients created.
+    if (!shared || b.sessionContextOf(e.params.targetInfo.browserContextId) === contextId) pages++;
   };
   b.cdp.on('event', onTarget);
 
