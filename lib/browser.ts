@@ -7,8 +7,8 @@ import { ChromeSessionsError, LaunchError } from './errors.js';
 import type { BrowserFactory, PoolBrowser } from './pool/types.js';
 import type { BrowserProcess } from './providers/process.js';
 import { resetBrowser, windowBoundsAtLaunch, type WindowBounds } from './reset.js';
+import { PageEmulation } from './page-emulation.js';
 import type { PageOverrides } from './session/emulation.js';
-import { deviceMetrics } from './session/screen.js';
 
 /** A browser context's own proxy (`Target.createBrowserContext`'s parameters). */
 export interface ContextProxy {
@@ -18,9 +18,6 @@ export interface ContextProxy {
 
 /** A Chrome on a named profile gets this long to flush it and exit after `Browser.close`. */
 const PROFILE_CLOSE_GRACE_MS = 5_000;
-
-/** Bound on the manager's own commands to a page it attached to for overrides. */
-const OVERRIDE_TIMEOUT_MS = 5_000;
 
 /** Sum of RSS over a browser's process group, from /proc. */
 export function processGroupRssBytes(pgid: number): number {
@@ -45,12 +42,8 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   closing = false;
   /** Open pages: target id → its browser context's id. */
   readonly #pages = new Map<string, string>();
-  /** Per-session page overrides by browser context id (`'*'`: every context). */
-  readonly #overrides = new Map<string, PageOverrides>();
-  /** The connection that applies overrides: its own, so that it never sees the reset's attachments. */
-  #emulation: Promise<CdpConnection> | undefined;
-  /** Its attachments that carry overrides: session id → the page's browser context id. */
-  readonly #emulated = new Map<string, string>();
+  /** Per-session page overrides, over a connection of their own (never sees the reset's attachments). */
+  readonly #emulation: PageEmulation;
   #userAgent: string | undefined;
   /** Contexts a session's clients created ('context' isolation) → that session's context. */
   readonly #adopted = new Map<string, string>();
@@ -63,6 +56,13 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
     super();
     this.process = proc;
     this.cdp = cdp;
+    this.#emulation = new PageEmulation({
+      wsEndpoint: proc.wsEndpoint,
+      exited: proc.exited,
+      pageContexts: () => this.#pages.entries(),
+      sessionContextOf: (id) => this.sessionContextOf(id),
+      defaultUserAgent: (ms) => this.#defaultUserAgent(ms),
+    });
     cdp.on('event', (e) => {
       if (e.method === 'Target.targetCreated' && e.params.targetInfo.type === 'page') {
         this.#pages.set(e.params.targetInfo.targetId, e.params.targetInfo.browserContextId ?? '');
@@ -168,73 +168,25 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
   }
 
   /**
-   * Makes every page of browser context `contextId` (`'*'`: every context) report `o`: the pages
-   * there now, and each new one (opened by a client, or a popup) before it runs, through an
-   * auto-attaching connection of the manager's (as Playwright applies a context's options).
-   * Opened by this browser's first call; pages of contexts without overrides are resumed and left.
+   * Makes every page of session context `contextId` (`'*'`: every context) report `o`, with its
+   * out-of-process iframes: the pages there now, and each new one before it runs
+   * ({@link PageEmulation}).
    */
-  async applyOverrides(contextId: string, o: PageOverrides, timeoutMs: number): Promise<void> {
-    const resolved = o.locale !== undefined && o.userAgent === undefined ? { ...o, userAgent: await this.#defaultUserAgent(timeoutMs) } : o;
-    this.#overrides.set(contextId, resolved);
-    const c = await this.#emulationConnection(timeoutMs);
-    const existing = [...this.#pages].filter(([, ctx]) => contextId === '*' || ctx === contextId).map(([id]) => id);
-    await Promise.all(
-      existing.map(async (targetId) => {
-        const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs });
-        this.#emulated.set(sessionId, this.sessionContextOf(this.#pages.get(targetId)));
-        await emulate(c, sessionId, resolved, timeoutMs);
-      }),
-    );
+  applyOverrides(contextId: string, o: PageOverrides, timeoutMs: number): Promise<void> {
+    return this.#emulation.apply(contextId, o, timeoutMs);
   }
 
   /**
-   * Stops making pages of `contextId` (`'*'`: every context) report a session's overrides: new
-   * ones are left alone, and the attachments to its pages are dropped, which undoes the overrides
-   * on pages that outlive the session (a reset Chrome's kept page).
+   * Stops making pages of `contextId` (`'*'`: every context) report a session's overrides, and
+   * undoes them on pages that outlive the session (a reset Chrome's kept page).
    */
-  async clearOverrides(contextId: string, timeoutMs = OVERRIDE_TIMEOUT_MS): Promise<void> {
-    this.#overrides.delete(contextId);
-    const c = this.#emulation && (await this.#emulation.catch(() => undefined));
-    const ids = [...this.#emulated].filter(([, ctx]) => contextId === '*' || ctx === contextId).map(([id]) => id);
-    for (const id of ids) this.#emulated.delete(id);
-    await Promise.all(ids.map((sessionId) => c?.send('Target.detachFromTarget', { sessionId }, { timeoutMs }).catch(() => {})));
+  clearOverrides(contextId: string, timeoutMs?: number): Promise<void> {
+    return this.#emulation.clear(contextId, timeoutMs);
   }
 
   async #defaultUserAgent(timeoutMs: number): Promise<string> {
     this.#userAgent ??= (await this.cdp.send('Browser.getVersion', {}, { timeoutMs })).userAgent;
     return this.#userAgent;
-  }
-
-  #emulationConnection(timeoutMs: number): Promise<CdpConnection> {
-    this.#emulation ??= (async () => {
-      const c = await CdpConnection.connect(this.process.wsEndpoint, timeoutMs);
-      void this.process.exited.then(() => c.close());
-      c.on('event', (e) => {
-        if (e.method === 'Target.detachedFromTarget') this.#emulated.delete(e.params.sessionId);
-        if (e.method !== 'Target.attachedToTarget' || e.sessionId !== undefined) return;
-        const { sessionId, targetInfo, waitingForDebugger } = e.params;
-        void this.#onAttached(c, sessionId, targetInfo.type, targetInfo.browserContextId, waitingForDebugger);
-      });
-      await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, { timeoutMs });
-      return c;
-    })().catch((err: unknown) => {
-      this.#emulation = undefined;
-      throw err;
-    });
-    return this.#emulation;
-  }
-
-  async #onAttached(c: CdpConnection, sessionId: string, type: string, contextId: string | undefined, waiting: boolean): Promise<void> {
-    const owner = this.sessionContextOf(contextId);
-    const o = type === 'page' ? (this.#overrides.get(owner) ?? this.#overrides.get('*')) : undefined;
-    if (o) this.#emulated.set(sessionId, owner);
-    try {
-      if (o) await emulate(c, sessionId, o, OVERRIDE_TIMEOUT_MS);
-    } finally {
-      if (waiting) void c.send('Runtime.runIfWaitingForDebugger', {}, { sessionId, timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
-      // A page with overrides keeps this connection attached: they last as long as the attachment.
-      if (!o) void c.send('Target.detachFromTarget', { sessionId }, { timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
-    }
   }
 
   /**
@@ -284,7 +236,6 @@ export class PooledBrowser extends EventEmitter<{ pagesChanged: [count: number] 
 
   async reset(timeoutMs: number): Promise<void> {
     // A session's overrides (its screen) must not reach the next one: drop them before the reset.
-    this.#overrides.clear();
     await this.clearOverrides('*', timeoutMs);
     await resetBrowser(this.cdp, timeoutMs, { windowBounds: this.windowBounds });
   }
@@ -317,15 +268,4 @@ export function chromeFactory(run: RunDir, launchTimeoutMs: number): BrowserFact
       return PooledBrowser.attach(proc, launchTimeoutMs);
     },
   };
-}
-
-/** Makes the page on `sessionId` report `o`; a page that closed meanwhile is no error. */
-async function emulate(c: CdpConnection, sessionId: string, o: PageOverrides, timeoutMs: number): Promise<void> {
-  const opts = { sessionId, timeoutMs };
-  await Promise.all([
-    o.userAgent !== undefined ? c.send('Emulation.setUserAgentOverride', { userAgent: o.userAgent, ...(o.locale !== undefined ? { acceptLanguage: o.locale } : {}) }, opts) : undefined,
-    o.locale !== undefined ? c.send('Emulation.setLocaleOverride', { locale: o.locale }, opts) : undefined,
-    o.timezoneId !== undefined ? c.send('Emulation.setTimezoneOverride', { timezoneId: o.timezoneId }, opts) : undefined,
-    o.screen !== undefined ? c.send('Emulation.setDeviceMetricsOverride', deviceMetrics(o.screen), opts) : undefined,
-  ]).catch(() => {});
 }

@@ -1,6 +1,6 @@
 /**
  * Per-session userAgent, locale and timezoneId: what every page of the session reports, the first
- * one, pages opened later and popups, and what the server receives; a session beside it on the
+ * one, pages opened later, popups and out-of-process iframes, and what the server receives; a session beside it on the
  * same Chrome keeps Chrome's own. Through Puppeteer and Playwright.
  */
 import puppeteer, { type Page } from 'puppeteer-core';
@@ -16,6 +16,10 @@ let server: TestServer;
 const headers: { ua: string | undefined; lang: string | undefined }[] = [];
 beforeAll(async () => {
   server = await startServer({
+    '/frame': (req, res) => {
+      const src = new URL(req.url!, 'http://x').searchParams.get('src') ?? '';
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><title>frame</title><iframe src="${src}"></iframe>`);
+    },
     '/headers': (req, res) => {
       headers.push({ ua: req.headers['user-agent'], lang: req.headers['accept-language'] });
       res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>h</title>');
@@ -67,6 +71,43 @@ describe.each(['context', 'browser'] as IsolationMode[])("'%s' isolation", (isol
 });
 
 declare const document: { title: string };
+declare const screen: { width: number; height: number };
+
+describe.each([
+  ['context', 'shell'],
+  ['browser', 'shell'],
+  ['context', 'new'],
+] as const)("'%s' isolation, %s build", (isolation, headless) => {
+  it('an out-of-process iframe (cross-site, under site isolation) reports them too', async () => {
+    // Full Chromium isolates sites by default; headless-shell only when told.
+    const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation, headless, args: headless === 'shell' ? ['--site-per-process'] : [] });
+    managers.push(m);
+    const s = await m.create({ userAgent: UA, locale: 'fr-FR', timezoneId: 'Asia/Tokyo', screen: { width: 900, height: 700 } });
+    const b = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint, defaultViewport: null });
+    try {
+      const [page] = await b.pages();
+      // 127.0.0.1 and localhost are two sites: the iframe gets a renderer, and a target, of its own.
+      const frameUrl = `${server.origin.replace('127.0.0.1', 'localhost')}/headers`;
+      headers.length = 0;
+      await page!.goto(`${server.origin}/frame?src=${encodeURIComponent(frameUrl)}`);
+      const frame = page!.frames().find((f) => f.url() === frameUrl);
+      const cdp = await b.target().createCDPSession();
+      const { targetInfos } = await cdp.send('Target.getTargets');
+      expect(targetInfos.filter((t) => t.type === 'iframe').map((t) => t.url)).toEqual([frameUrl]);
+      expect(await frame!.evaluate(() => ({ ua: navigator.userAgent, lang: navigator.language, tz: Intl.DateTimeFormat().resolvedOptions().timeZone }))).toEqual({
+        ua: UA,
+        lang: 'fr-FR',
+        tz: 'Asia/Tokyo',
+      });
+      // The screen applies to the page; Chrome takes device metrics on top-level targets only, so
+      // the out-of-process iframe's `screen` is Chrome's own (documented in the README).
+      expect(await page!.evaluate(() => [screen.width, screen.height])).toEqual([900, 700]);
+      expect(headers.at(-1)).toMatchObject({ ua: UA, lang: expect.stringMatching(/^fr-FR/) });
+    } finally {
+      await b.disconnect();
+    }
+  });
+});
 
 it("through Playwright's connectOverCDP, and refused in 'reset' isolation or malformed", async () => {
   const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation: 'context' });

@@ -6,7 +6,7 @@ import { checkKeys } from '../validate.js';
  * A session's screen (Hyperbrowser's `screen`, Steel's `dimensions`): every page of the session
  * gets this viewport (`innerWidth`/`innerHeight`) and this screen (`screen.width`/`height`),
  * through `Emulation.setDeviceMetricsOverride` on the manager's own attachment to each page
- * (see `PooledBrowser.applyOverrides`). The override lasts as long as that attachment: the
+ * (see `lib/page-emulation.ts`). The override lasts as long as that attachment: the
  * manager detaches when the session ends, and the page is back to its launch size.
  */
 export interface ScreenSize {

@@ -1,0 +1,136 @@
+/**
+ * Per-session page overrides (`userAgent`, `locale`, `timezoneId`, `screen`), applied as
+ * Playwright applies a context's options: through an auto-attaching CDP connection of the
+ * manager's own, one per browser, opened by the first session with overrides. Each new page of a
+ * context with overrides is attached paused, given them, and resumed; so is each of its
+ * out-of-process iframes (a cross-site iframe under site isolation is a target of its own, which
+ * would otherwise report Chrome's own user agent, language and time zone). The overrides last as
+ * long as the attachment: detaching undoes them. Pages of other contexts are resumed and left.
+ */
+import type { Protocol } from 'devtools-protocol';
+import { CdpConnection } from './cdp.js';
+import type { ExitInfo } from './chrome/launch.js';
+import type { PageOverrides } from './session/emulation.js';
+import { deviceMetrics } from './session/screen.js';
+
+/** Bound on the connection's own commands to a page or frame it attached to. */
+export const OVERRIDE_TIMEOUT_MS = 5_000;
+
+/** What the emulation needs of its browser. */
+export interface EmulationHost {
+  readonly wsEndpoint: string;
+  readonly exited: Promise<ExitInfo>;
+  /** Open pages: target id → browser context id ('' for the default one). */
+  pageContexts(): Iterable<[string, string]>;
+  /** The session context a browser context belongs to (see `PooledBrowser.sessionContextOf`). */
+  sessionContextOf(contextId: string | undefined): string;
+  /** Chrome's own user agent (a locale without a user agent still sets `Accept-Language` with it). */
+  defaultUserAgent(timeoutMs: number): Promise<string>;
+}
+
+export class PageEmulation {
+  readonly #host: EmulationHost;
+  /** Overrides by session context id (`'*'`: every context). */
+  readonly #overrides = new Map<string, PageOverrides>();
+  /** Attachments that carry overrides (pages and their iframes): session id → its key in `#overrides`. */
+  readonly #attached = new Map<string, string>();
+  #conn: Promise<CdpConnection> | undefined;
+
+  constructor(host: EmulationHost) {
+    this.#host = host;
+  }
+
+  /**
+   * Makes every page of session context `contextId` (`'*'`: every context) report `o`: the pages
+   * there now, and each new one (opened by a client, or a popup) before it runs.
+   */
+  async apply(contextId: string, o: PageOverrides, timeoutMs: number): Promise<void> {
+    const resolved = o.locale !== undefined && o.userAgent === undefined ? { ...o, userAgent: await this.#host.defaultUserAgent(timeoutMs) } : o;
+    this.#overrides.set(contextId, resolved);
+    const c = await this.#connection(timeoutMs);
+    const existing = [...this.#host.pageContexts()].filter(([, ctx]) => contextId === '*' || this.#host.sessionContextOf(ctx) === contextId).map(([id]) => id);
+    await Promise.all(
+      existing.map(async (targetId) => {
+        const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs });
+        this.#attached.set(sessionId, contextId);
+        // Its out-of-process iframes, those there now included, come as attachments of this session.
+        await Promise.all([emulate(c, sessionId, resolved, 'page', timeoutMs), autoAttach(c, sessionId, timeoutMs)]);
+      }),
+    );
+  }
+
+  /**
+   * Stops making pages of `contextId` (`'*'`: every context) report a session's overrides: new
+   * ones are left alone, and the attachments to its pages are dropped, which undoes the overrides
+   * on pages that outlive the session (a reset Chrome's kept page).
+   */
+  async clear(contextId: string, timeoutMs = OVERRIDE_TIMEOUT_MS): Promise<void> {
+    if (contextId === '*') this.#overrides.clear();
+    else this.#overrides.delete(contextId);
+    const c = this.#conn && (await this.#conn.catch(() => undefined));
+    const ids = [...this.#attached].filter(([, key]) => contextId === '*' || key === contextId).map(([id]) => id);
+    for (const id of ids) this.#attached.delete(id);
+    await Promise.all(ids.map((sessionId) => c?.send('Target.detachFromTarget', { sessionId }, { timeoutMs }).catch(() => {})));
+  }
+
+  #connection(timeoutMs: number): Promise<CdpConnection> {
+    this.#conn ??= (async () => {
+      const c = await CdpConnection.connect(this.#host.wsEndpoint, timeoutMs);
+      void this.#host.exited.then(() => c.close());
+      c.on('event', (e) => {
+        if (e.method === 'Target.detachedFromTarget') this.#attached.delete(e.params.sessionId);
+        if (e.method !== 'Target.attachedToTarget') return;
+        const { sessionId, targetInfo, waitingForDebugger } = e.params;
+        void this.#onAttached(c, e.sessionId, sessionId, targetInfo, waitingForDebugger);
+      });
+      await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, { timeoutMs });
+      return c;
+    })().catch((err: unknown) => {
+      this.#conn = undefined;
+      throw err;
+    });
+    return this.#conn;
+  }
+
+  /** The overrides' key for a page of browser context `contextId`, if it has any. */
+  #keyFor(contextId: string | undefined): string | undefined {
+    const own = this.#host.sessionContextOf(contextId);
+    return this.#overrides.has(own) ? own : this.#overrides.has('*') ? '*' : undefined;
+  }
+
+  /** A page (`parent` undefined) or an out-of-process iframe of an overridden page (`parent`: its session). */
+  async #onAttached(c: CdpConnection, parent: string | undefined, sessionId: string, info: Protocol.Target.TargetInfo, waiting: boolean): Promise<void> {
+    const kind = info.type === 'page' && parent === undefined ? 'page' : info.type === 'iframe' && parent !== undefined ? 'iframe' : undefined;
+    const key = kind === 'page' ? this.#keyFor(info.browserContextId) : kind === 'iframe' ? this.#attached.get(parent!) : undefined;
+    const o = key === undefined ? undefined : this.#overrides.get(key);
+    if (o && key !== undefined) this.#attached.set(sessionId, key);
+    try {
+      if (o) await Promise.all([emulate(c, sessionId, o, kind!, OVERRIDE_TIMEOUT_MS), autoAttach(c, sessionId, OVERRIDE_TIMEOUT_MS)]);
+    } finally {
+      if (waiting) void c.send('Runtime.runIfWaitingForDebugger', {}, { sessionId, timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
+      // A page or frame with overrides keeps this connection attached: they last as long as the attachment.
+      if (!o) void c.send('Target.detachFromTarget', { sessionId }, { timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
+    }
+  }
+}
+
+/** Attaches (paused) to the out-of-process iframes of the page or frame on `sessionId`. */
+function autoAttach(c: CdpConnection, sessionId: string, timeoutMs: number): Promise<unknown> {
+  return c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, { sessionId, timeoutMs }).catch(() => {});
+}
+
+/**
+ * Makes the page or iframe on `sessionId` report `o`; a target that closed meanwhile is no error.
+ * The screen is a page's alone: Chrome refuses `Emulation.setDeviceMetricsOverride` on an iframe
+ * ("Command can only be executed on top-level targets"), so an out-of-process iframe's `screen`
+ * stays Chrome's own.
+ */
+async function emulate(c: CdpConnection, sessionId: string, o: PageOverrides, kind: 'page' | 'iframe', timeoutMs: number): Promise<void> {
+  const opts = { sessionId, timeoutMs };
+  await Promise.all([
+    o.userAgent !== undefined ? c.send('Emulation.setUserAgentOverride', { userAgent: o.userAgent, ...(o.locale !== undefined ? { acceptLanguage: o.locale } : {}) }, opts) : undefined,
+    o.locale !== undefined ? c.send('Emulation.setLocaleOverride', { locale: o.locale }, opts) : undefined,
+    o.timezoneId !== undefined ? c.send('Emulation.setTimezoneOverride', { timezoneId: o.timezoneId }, opts) : undefined,
+    o.screen !== undefined && kind === 'page' ? c.send('Emulation.setDeviceMetricsOverride', deviceMetrics(o.screen), opts) : undefined,
+  ]).catch(() => {});
+}
