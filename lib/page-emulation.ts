@@ -4,7 +4,8 @@
  * manager's own, one per browser, opened by the first session with overrides. Each new page of a
  * context with overrides is attached paused, given them, and resumed; so is each of its
  * out-of-process iframes (a cross-site iframe under site isolation is a target of its own, which
- * would otherwise report Chrome's own user agent, language and time zone). The overrides last as
+ * would otherwise report Chrome's own user agent, language and time zone) and dedicated workers
+ * (whose `navigator.language` would otherwise be Chrome's own). The overrides last as
  * long as the attachment: detaching undoes them. Pages of other contexts are resumed and left.
  */
 import type { Protocol } from 'devtools-protocol';
@@ -35,6 +36,8 @@ export class PageEmulation {
   /** Attachments that carry overrides (pages and their iframes): session id → its key in `#overrides`. */
   readonly #attached = new Map<string, string>();
   #conn: Promise<CdpConnection> | undefined;
+  /** Running pages `apply()` is attaching to now. */
+  readonly #attaching = new Set<string>();
 
   constructor(host: EmulationHost) {
     this.#host = host;
@@ -51,7 +54,9 @@ export class PageEmulation {
     const existing = [...this.#host.pageContexts()].filter(([, ctx]) => contextId === '*' || this.#host.sessionContextOf(ctx) === contextId).map(([id]) => id);
     await Promise.all(
       existing.map(async (targetId) => {
-        const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs });
+        // Chrome reports this attachment as an event too, before its reply: that one is left alone.
+        this.#attaching.add(targetId);
+        const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs }).finally(() => this.#attaching.delete(targetId));
         this.#attached.set(sessionId, contextId);
         // Its out-of-process iframes, those there now included, come as attachments of this session.
         await Promise.all([emulate(c, sessionId, resolved, 'page', timeoutMs), autoAttach(c, sessionId, timeoutMs)]);
@@ -98,14 +103,21 @@ export class PageEmulation {
     return this.#overrides.has(own) ? own : this.#overrides.has('*') ? '*' : undefined;
   }
 
-  /** A page (`parent` undefined) or an out-of-process iframe of an overridden page (`parent`: its session). */
+  /**
+   * A page (`parent` undefined), or an out-of-process iframe or dedicated worker of an overridden
+   * page or frame (`parent`: its session). A page that was already running (not waiting) is
+   * `apply()`'s to attach, which waits for its overrides: reported by the connection's own
+   * auto-attach, it is detached here; reported for `apply()`'s attach, it is left alone.
+   */
   async #onAttached(c: CdpConnection, parent: string | undefined, sessionId: string, info: Protocol.Target.TargetInfo, waiting: boolean): Promise<void> {
-    const kind = info.type === 'page' && parent === undefined ? 'page' : info.type === 'iframe' && parent !== undefined ? 'iframe' : undefined;
-    const key = kind === 'page' ? this.#keyFor(info.browserContextId) : kind === 'iframe' ? this.#attached.get(parent!) : undefined;
+    if (parent === undefined && this.#attaching.has(info.targetId)) return;
+    const child = parent !== undefined && (info.type === 'iframe' || info.type === 'worker') ? info.type : undefined;
+    const kind = info.type === 'page' && parent === undefined && waiting ? 'page' : child;
+    const key = kind === 'page' ? this.#keyFor(info.browserContextId) : kind !== undefined ? this.#attached.get(parent!) : undefined;
     const o = key === undefined ? undefined : this.#overrides.get(key);
     if (o && key !== undefined) this.#attached.set(sessionId, key);
     try {
-      if (o) await Promise.all([emulate(c, sessionId, o, kind!, OVERRIDE_TIMEOUT_MS), autoAttach(c, sessionId, OVERRIDE_TIMEOUT_MS)]);
+      if (o) await Promise.all([emulate(c, sessionId, o, kind!, OVERRIDE_TIMEOUT_MS), kind === 'worker' ? undefined : autoAttach(c, sessionId, OVERRIDE_TIMEOUT_MS)]);
     } finally {
       if (waiting) void c.send('Runtime.runIfWaitingForDebugger', {}, { sessionId, timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
       // A page or frame with overrides keeps this connection attached: they last as long as the attachment.
@@ -120,17 +132,22 @@ function autoAttach(c: CdpConnection, sessionId: string, timeoutMs: number): Pro
 }
 
 /**
- * Makes the page or iframe on `sessionId` report `o`; a target that closed meanwhile is no error.
- * The screen is a page's alone: Chrome refuses `Emulation.setDeviceMetricsOverride` on an iframe
- * ("Command can only be executed on top-level targets"), so an out-of-process iframe's `screen`
- * stays Chrome's own.
+ * Makes the page, iframe or worker on `sessionId` report `o`; a target that closed meanwhile is
+ * no error.
+ * - The screen is a page's alone: Chrome refuses `Emulation.setDeviceMetricsOverride` on an iframe
+ *   ("Command can only be executed on top-level targets"), so an out-of-process iframe's `screen`
+ *   stays Chrome's own.
+ * - A dedicated worker runs in its page's renderer, whose locale and time zone the page's
+ *   overrides set (Chrome refuses a second: "Another locale override is already in effect"); its
+ *   `navigator.userAgent` and `navigator.language` come from its own user agent override.
  */
-async function emulate(c: CdpConnection, sessionId: string, o: PageOverrides, kind: 'page' | 'iframe', timeoutMs: number): Promise<void> {
+async function emulate(c: CdpConnection, sessionId: string, o: PageOverrides, kind: 'page' | 'iframe' | 'worker', timeoutMs: number): Promise<void> {
   const opts = { sessionId, timeoutMs };
+  const renderer = kind !== 'worker';
   await Promise.all([
     o.userAgent !== undefined ? c.send('Emulation.setUserAgentOverride', { userAgent: o.userAgent, ...(o.locale !== undefined ? { acceptLanguage: o.locale } : {}) }, opts) : undefined,
-    o.locale !== undefined ? c.send('Emulation.setLocaleOverride', { locale: o.locale }, opts) : undefined,
-    o.timezoneId !== undefined ? c.send('Emulation.setTimezoneOverride', { timezoneId: o.timezoneId }, opts) : undefined,
+    o.locale !== undefined && renderer ? c.send('Emulation.setLocaleOverride', { locale: o.locale }, opts) : undefined,
+    o.timezoneId !== undefined && renderer ? c.send('Emulation.setTimezoneOverride', { timezoneId: o.timezoneId }, opts) : undefined,
     o.screen !== undefined && kind === 'page' ? c.send('Emulation.setDeviceMetricsOverride', deviceMetrics(o.screen), opts) : undefined,
   ]).catch(() => {});
 }

@@ -20,6 +20,12 @@ beforeAll(async () => {
       const src = new URL(req.url!, 'http://x').searchParams.get('src') ?? '';
       res.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><title>frame</title><iframe src="${src}"></iframe>`);
     },
+    '/worker.js': (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/javascript' }).end('postMessage({ ua: navigator.userAgent, lang: navigator.language, tz: Intl.DateTimeFormat().resolvedOptions().timeZone })');
+    },
+    '/worker': (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>worker</title><script>window.got = new Promise((r) => { new Worker("/worker.js").onmessage = (e) => r(e.data); });</script>');
+    },
     '/headers': (req, res) => {
       headers.push({ ua: req.headers['user-agent'], lang: req.headers['accept-language'] });
       res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>h</title>');
@@ -78,7 +84,7 @@ describe.each([
   ['browser', 'shell'],
   ['context', 'new'],
 ] as const)("'%s' isolation, %s build", (isolation, headless) => {
-  it('an out-of-process iframe (cross-site, under site isolation) reports them too', async () => {
+  it('an out-of-process iframe (cross-site, under site isolation) and a dedicated worker report them too', async () => {
     // Full Chromium isolates sites by default; headless-shell only when told.
     const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation, headless, args: headless === 'shell' ? ['--site-per-process'] : [] });
     managers.push(m);
@@ -103,6 +109,9 @@ describe.each([
       // the out-of-process iframe's `screen` is Chrome's own (documented in the README).
       expect(await page!.evaluate(() => [screen.width, screen.height])).toEqual([900, 700]);
       expect(headers.at(-1)).toMatchObject({ ua: UA, lang: expect.stringMatching(/^fr-FR/) });
+      // A worker's navigator has a user agent and language of its own.
+      await page!.goto(`${server.origin}/worker`);
+      expect(await page!.evaluate('window.got')).toEqual({ ua: UA, lang: 'fr-FR', tz: 'Asia/Tokyo' });
     } finally {
       await b.disconnect();
     }
