@@ -35,6 +35,8 @@ interface Attached {
   readonly type: 'page' | 'iframe';
   readonly targetId: string;
   readonly hooks: Set<PageHook>;
+  /** Settles once the hooks it was attached with have run (at once for one attached by `add()`). */
+  ready: Promise<void>;
 }
 
 /** The hooks of one browser and their connection. */
@@ -46,6 +48,8 @@ class BrowserHooks {
   /** Session of each attached page, by target id. */
   readonly #pageSessions = new Map<string, string>();
   #conn: Promise<CdpConnection> | undefined;
+  /** Running pages `add()` is attaching to now. */
+  readonly #attaching = new Set<string>();
 
   constructor(b: PooledBrowser) {
     this.#b = b;
@@ -71,13 +75,16 @@ class BrowserHooks {
           const known = this.#pageSessions.get(targetId);
           const a = known !== undefined ? this.#sessions.get(known) : undefined;
           if (known !== undefined && a) {
-            if (a.hooks.has(hook)) return;
+            // Handed over by the connection's own auto-attach: add() resolves once it has run.
+            if (a.hooks.has(hook)) return a.ready;
             a.hooks.add(hook);
             await hook.attached({ c, sessionId: known, targetId, type: 'page', existing: true });
             return;
           }
-          const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs });
-          this.#sessions.set(sessionId, { type: 'page', targetId, hooks: new Set([hook]) });
+          // Chrome reports this attachment as an event too, before its reply: that one is left alone.
+          this.#attaching.add(targetId);
+          const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs }).finally(() => this.#attaching.delete(targetId));
+          this.#sessions.set(sessionId, { type: 'page', targetId, hooks: new Set([hook]), ready: Promise.resolve() });
           this.#pageSessions.set(targetId, sessionId);
           await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, { sessionId, timeoutMs }).catch(() => {});
           await hook.attached({ c, sessionId, targetId, type: 'page', existing: true });
@@ -160,6 +167,7 @@ class BrowserHooks {
 
   async #onAttached(c: CdpConnection, p: Extract<CdpEvent, { method: 'Target.attachedToTarget' }>['params'], parent: string | undefined): Promise<void> {
     const { sessionId, targetInfo, waitingForDebugger } = p;
+    if (parent === undefined && this.#attaching.has(targetInfo.targetId)) return;
     const type = targetInfo.type === 'page' || targetInfo.type === 'iframe' ? targetInfo.type : undefined;
     // An iframe belongs to its page's hooks; a page to its context's.
     const parentHooks = parent !== undefined ? this.#sessions.get(parent)?.hooks : undefined;
@@ -167,10 +175,15 @@ class BrowserHooks {
     const opts = { sessionId, timeoutMs: HOOK_TIMEOUT_MS };
     try {
       if (hooks.size === 0 || type === undefined) return;
-      this.#sessions.set(sessionId, { type, targetId: targetInfo.targetId, hooks });
+      // A page not waiting was running before the connection's auto-attach reached it.
+      const existing = !waitingForDebugger;
+      const ready = (async () => {
+        await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, opts).catch(() => {});
+        await Promise.all([...hooks].map((h) => h.attached({ c, sessionId, targetId: targetInfo.targetId, type, existing }).catch(() => {})));
+      })();
+      this.#sessions.set(sessionId, { type, targetId: targetInfo.targetId, hooks, ready });
       if (type === 'page') this.#pageSessions.set(targetInfo.targetId, sessionId);
-      await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, opts).catch(() => {});
-      await Promise.all([...hooks].map((h) => h.attached({ c, sessionId, targetId: targetInfo.targetId, type, existing: false }).catch(() => {})));
+      await ready;
     } finally {
       if (waitingForDebugger) void c.send('Runtime.runIfWaitingForDebugger', {}, opts).catch(() => {});
       if (hooks.size === 0 || type === undefined) void c.send('Target.detachFromTarget', { sessionId }, { timeoutMs: HOOK_TIMEOUT_MS }).catch(() => {});
