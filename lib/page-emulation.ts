@@ -4,8 +4,9 @@
  * manager's own, one per browser, opened by the first session with overrides. Each new page of a
  * context with overrides is attached paused, given them, and resumed; so is each of its
  * out-of-process iframes (a cross-site iframe under site isolation is a target of its own, which
- * would otherwise report Chrome's own user agent, language and time zone) and dedicated workers
- * (whose `navigator.language` would otherwise be Chrome's own). The overrides last as
+ * would otherwise report Chrome's own user agent, language and time zone), its dedicated workers
+ * (whose `navigator.language` would otherwise be Chrome's own) and the context's service and
+ * shared workers (whose requests would otherwise carry Chrome's own `User-Agent`). The overrides last as
  * long as the attachment: detaching undoes them. Pages of other contexts are resumed and left.
  */
 import type { Protocol } from 'devtools-protocol';
@@ -111,13 +112,16 @@ export class PageEmulation {
    */
   async #onAttached(c: CdpConnection, parent: string | undefined, sessionId: string, info: Protocol.Target.TargetInfo, waiting: boolean): Promise<void> {
     if (parent === undefined && this.#attaching.has(info.targetId)) return;
-    const child = parent !== undefined && (info.type === 'iframe' || info.type === 'worker') ? info.type : undefined;
-    const kind = info.type === 'page' && parent === undefined && waiting ? 'page' : child;
-    const key = kind === 'page' ? this.#keyFor(info.browserContextId) : kind !== undefined ? this.#attached.get(parent!) : undefined;
+    // Under a page or frame: its iframes and dedicated workers. At the top: new pages, and the
+    // service and shared workers of a context, which belong to no page.
+    const child = parent !== undefined && (info.type === 'iframe' || info.type === 'worker');
+    const top = parent === undefined && ((info.type === 'page' && waiting) || info.type === 'service_worker' || info.type === 'shared_worker');
+    const key = top ? this.#keyFor(info.browserContextId) : child ? this.#attached.get(parent!) : undefined;
+    const kind = info.type === 'page' ? 'page' : info.type === 'iframe' ? 'iframe' : 'worker';
     const o = key === undefined ? undefined : this.#overrides.get(key);
     if (o && key !== undefined) this.#attached.set(sessionId, key);
     try {
-      if (o) await Promise.all([emulate(c, sessionId, o, kind!, OVERRIDE_TIMEOUT_MS), kind === 'worker' ? undefined : autoAttach(c, sessionId, OVERRIDE_TIMEOUT_MS)]);
+      if (o) await Promise.all([emulate(c, sessionId, o, kind, OVERRIDE_TIMEOUT_MS), kind === 'worker' ? undefined : autoAttach(c, sessionId, OVERRIDE_TIMEOUT_MS)]);
     } finally {
       if (waiting) void c.send('Runtime.runIfWaitingForDebugger', {}, { sessionId, timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
       // A page or frame with overrides keeps this connection attached: they last as long as the attachment.
@@ -133,21 +137,23 @@ function autoAttach(c: CdpConnection, sessionId: string, timeoutMs: number): Pro
 
 /**
  * Makes the page, iframe or worker on `sessionId` report `o`; a target that closed meanwhile is
- * no error.
+ * no error, and neither is a command Chrome refuses there:
  * - The screen is a page's alone: Chrome refuses `Emulation.setDeviceMetricsOverride` on an iframe
  *   ("Command can only be executed on top-level targets"), so an out-of-process iframe's `screen`
  *   stays Chrome's own.
- * - A dedicated worker runs in its page's renderer, whose locale and time zone the page's
- *   overrides set (Chrome refuses a second: "Another locale override is already in effect"); its
- *   `navigator.userAgent` and `navigator.language` come from its own user agent override.
+ * - A worker in its page's renderer has the locale the page's override set for that process
+ *   (Chrome refuses a second: "Another locale override is already in effect"); its
+ *   `navigator.language`, and the `User-Agent` and `Accept-Language` of its requests, come from its
+ *   own user agent override. A service worker's `navigator.userAgent` is fixed by Chrome as it
+ *   starts, before any override, and the fetch of its script is the browser's own: both keep
+ *   Chrome's user agent.
  */
 async function emulate(c: CdpConnection, sessionId: string, o: PageOverrides, kind: 'page' | 'iframe' | 'worker', timeoutMs: number): Promise<void> {
   const opts = { sessionId, timeoutMs };
-  const renderer = kind !== 'worker';
-  await Promise.all([
+  await Promise.allSettled([
     o.userAgent !== undefined ? c.send('Emulation.setUserAgentOverride', { userAgent: o.userAgent, ...(o.locale !== undefined ? { acceptLanguage: o.locale } : {}) }, opts) : undefined,
-    o.locale !== undefined && renderer ? c.send('Emulation.setLocaleOverride', { locale: o.locale }, opts) : undefined,
-    o.timezoneId !== undefined && renderer ? c.send('Emulation.setTimezoneOverride', { timezoneId: o.timezoneId }, opts) : undefined,
+    o.locale !== undefined ? c.send('Emulation.setLocaleOverride', { locale: o.locale }, opts) : undefined,
+    o.timezoneId !== undefined ? c.send('Emulation.setTimezoneOverride', { timezoneId: o.timezoneId }, opts) : undefined,
     o.screen !== undefined && kind === 'page' ? c.send('Emulation.setDeviceMetricsOverride', deviceMetrics(o.screen), opts) : undefined,
-  ]).catch(() => {});
+  ]);
 }

@@ -26,6 +26,20 @@ beforeAll(async () => {
     '/worker': (_req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>worker</title><script>window.got = new Promise((r) => { new Worker("/worker.js").onmessage = (e) => r(e.data); });</script>');
     },
+    '/sw.js': (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(`
+self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('message', async (e) => {
+  await fetch('/headers?from=sw');
+  e.source.postMessage({ lang: navigator.language, tz: Intl.DateTimeFormat().resolvedOptions().timeZone });
+});`);
+    },
+    '/sw': (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><title>sw</title><script>
+window.got = navigator.serviceWorker.register('/sw.js').then(() => navigator.serviceWorker.ready).then((reg) =>
+  new Promise((r) => { navigator.serviceWorker.onmessage = (e) => r(e.data); reg.active.postMessage('go'); }));
+</script>`);
+    },
     '/headers': (req, res) => {
       headers.push({ ua: req.headers['user-agent'], lang: req.headers['accept-language'] });
       res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>h</title>');
@@ -84,7 +98,7 @@ describe.each([
   ['browser', 'shell'],
   ['context', 'new'],
 ] as const)("'%s' isolation, %s build", (isolation, headless) => {
-  it('an out-of-process iframe (cross-site, under site isolation) and a dedicated worker report them too', async () => {
+  it('an out-of-process iframe (cross-site, under site isolation), a dedicated worker and a service worker report them too', async () => {
     // Full Chromium isolates sites by default; headless-shell only when told.
     const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation, headless, args: headless === 'shell' ? ['--site-per-process'] : [] });
     managers.push(m);
@@ -112,6 +126,12 @@ describe.each([
       // A worker's navigator has a user agent and language of its own.
       await page!.goto(`${server.origin}/worker`);
       expect(await page!.evaluate('window.got')).toEqual({ ua: UA, lang: 'fr-FR', tz: 'Asia/Tokyo' });
+      // So does a service worker, whose requests carry its own headers. (Its navigator.userAgent
+      // and the fetch of its script keep Chrome's own: see lib/page-emulation.ts.)
+      headers.length = 0;
+      await page!.goto(`${server.origin}/sw`);
+      expect(await page!.evaluate('window.got')).toEqual({ lang: 'fr-FR', tz: 'Asia/Tokyo' });
+      expect(headers).toEqual([{ ua: UA, lang: expect.stringMatching(/^fr-FR/) }]);
     } finally {
       await b.disconnect();
     }
