@@ -13,7 +13,7 @@ declare const navigator: { userAgent: string; language: string };
 declare const window: { open(url: string): unknown };
 
 let server: TestServer;
-const headers: { ua: string | undefined; lang: string | undefined }[] = [];
+const headers: { ua: string | undefined; lang: string | undefined; ch?: string }[] = [];
 beforeAll(async () => {
   server = await startServer({
     '/frame': (req, res) => {
@@ -41,7 +41,8 @@ window.got = navigator.serviceWorker.register('/sw.js').then(() => navigator.ser
 </script>`);
     },
     '/headers': (req, res) => {
-      headers.push({ ua: req.headers['user-agent'], lang: req.headers['accept-language'] });
+      const ch = req.headers['sec-ch-ua'];
+      headers.push({ ua: req.headers['user-agent'], lang: req.headers['accept-language'], ...(ch !== undefined ? { ch: String(ch) } : {}) });
       res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>h</title>');
     },
   });
@@ -78,11 +79,17 @@ describe.each(['context', 'browser'] as IsolationMode[])("'%s' isolation", (isol
       const p = await popup;
       await p.waitForFunction(() => document.title === 'popup');
       expect(await seen(p)).toEqual(want);
+      // No Client Hints beside a user agent of the session's own: none that would name HeadlessChrome.
+      expect(headers.find((h) => h.ua === UA)?.ch).toBeUndefined();
+      expect(await first!.evaluate('navigator.userAgentData.brands.length')).toBe(0);
       const [other] = await pb.pages();
-      await other!.goto(`${server.origin}/title/plain`);
+      headers.length = 0;
+      await other!.goto(`${server.origin}/headers`);
       const theirs = await seen(other!);
       expect(theirs.ua).not.toBe(UA);
       expect(theirs.tz).not.toBe('Asia/Tokyo');
+      expect(headers.at(-1)?.ch).toMatch(/HeadlessChrome/);
+      expect(await other!.evaluate('navigator.userAgentData.brands.length')).toBeGreaterThan(0);
     } finally {
       await b.disconnect();
       await pb.disconnect();
