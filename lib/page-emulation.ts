@@ -10,7 +10,8 @@
  * long as the attachment: detaching undoes them. Pages of other contexts are resumed and left.
  */
 import type { Protocol } from 'devtools-protocol';
-import { CdpConnection } from './cdp.js';
+import { AutoAttachConnection, autoAttach } from './auto-attach.js';
+import type { CdpConnection } from './cdp.js';
 import type { ExitInfo } from './chrome/launch.js';
 import type { PageOverrides } from './session/emulation.js';
 import { deviceMetrics } from './session/screen.js';
@@ -36,12 +37,18 @@ export class PageEmulation {
   readonly #overrides = new Map<string, PageOverrides>();
   /** Attachments that carry overrides (pages and their iframes): session id → its key in `#overrides`. */
   readonly #attached = new Map<string, string>();
-  #conn: Promise<CdpConnection> | undefined;
+  readonly #conn: AutoAttachConnection;
   /** Running pages `apply()` is attaching to now. */
   readonly #attaching = new Set<string>();
 
   constructor(host: EmulationHost) {
     this.#host = host;
+    this.#conn = new AutoAttachConnection(host.wsEndpoint, host.exited, (c, e) => {
+      if (e.method === 'Target.detachedFromTarget') this.#attached.delete(e.params.sessionId);
+      if (e.method !== 'Target.attachedToTarget') return;
+      const { sessionId, targetInfo, waitingForDebugger } = e.params;
+      void this.#onAttached(c, e.sessionId, sessionId, targetInfo, waitingForDebugger);
+    });
   }
 
   /**
@@ -51,7 +58,7 @@ export class PageEmulation {
   async apply(contextId: string, o: PageOverrides, timeoutMs: number): Promise<void> {
     const resolved = o.locale !== undefined && o.userAgent === undefined ? { ...o, userAgent: await this.#host.defaultUserAgent(timeoutMs) } : o;
     this.#overrides.set(contextId, resolved);
-    const c = await this.#connection(timeoutMs);
+    const c = await this.#conn.get(timeoutMs);
     const existing = [...this.#host.pageContexts()].filter(([, ctx]) => contextId === '*' || this.#host.sessionContextOf(ctx) === contextId).map(([id]) => id);
     await Promise.all(
       existing.map(async (targetId) => {
@@ -60,7 +67,7 @@ export class PageEmulation {
         const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs }).finally(() => this.#attaching.delete(targetId));
         this.#attached.set(sessionId, contextId);
         // Its out-of-process iframes, those there now included, come as attachments of this session.
-        await Promise.all([emulate(c, sessionId, resolved, 'page', timeoutMs), autoAttach(c, sessionId, timeoutMs)]);
+        await Promise.all([emulate(c, sessionId, resolved, 'page', timeoutMs), autoAttach(c, sessionId, timeoutMs).catch(() => {})]);
       }),
     );
   }
@@ -73,29 +80,10 @@ export class PageEmulation {
   async clear(contextId: string, timeoutMs = OVERRIDE_TIMEOUT_MS): Promise<void> {
     if (contextId === '*') this.#overrides.clear();
     else this.#overrides.delete(contextId);
-    const c = this.#conn && (await this.#conn.catch(() => undefined));
+    const c = await this.#conn.current();
     const ids = [...this.#attached].filter(([, key]) => contextId === '*' || key === contextId).map(([id]) => id);
     for (const id of ids) this.#attached.delete(id);
     await Promise.all(ids.map((sessionId) => c?.send('Target.detachFromTarget', { sessionId }, { timeoutMs }).catch(() => {})));
-  }
-
-  #connection(timeoutMs: number): Promise<CdpConnection> {
-    this.#conn ??= (async () => {
-      const c = await CdpConnection.connect(this.#host.wsEndpoint, timeoutMs);
-      void this.#host.exited.then(() => c.close());
-      c.on('event', (e) => {
-        if (e.method === 'Target.detachedFromTarget') this.#attached.delete(e.params.sessionId);
-        if (e.method !== 'Target.attachedToTarget') return;
-        const { sessionId, targetInfo, waitingForDebugger } = e.params;
-        void this.#onAttached(c, e.sessionId, sessionId, targetInfo, waitingForDebugger);
-      });
-      await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, { timeoutMs });
-      return c;
-    })().catch((err: unknown) => {
-      this.#conn = undefined;
-      throw err;
-    });
-    return this.#conn;
   }
 
   /** The overrides' key for a page of browser context `contextId`, if it has any. */
@@ -121,18 +109,13 @@ export class PageEmulation {
     const o = key === undefined ? undefined : this.#overrides.get(key);
     if (o && key !== undefined) this.#attached.set(sessionId, key);
     try {
-      if (o) await Promise.all([emulate(c, sessionId, o, kind, OVERRIDE_TIMEOUT_MS), kind === 'worker' ? undefined : autoAttach(c, sessionId, OVERRIDE_TIMEOUT_MS)]);
+      if (o) await Promise.all([emulate(c, sessionId, o, kind, OVERRIDE_TIMEOUT_MS), kind === 'worker' ? undefined : autoAttach(c, sessionId, OVERRIDE_TIMEOUT_MS).catch(() => {})]);
     } finally {
       if (waiting) void c.send('Runtime.runIfWaitingForDebugger', {}, { sessionId, timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
       // A page or frame with overrides keeps this connection attached: they last as long as the attachment.
       if (!o) void c.send('Target.detachFromTarget', { sessionId }, { timeoutMs: OVERRIDE_TIMEOUT_MS }).catch(() => {});
     }
   }
-}
-
-/** Attaches (paused) to the out-of-process iframes of the page or frame on `sessionId`. */
-function autoAttach(c: CdpConnection, sessionId: string, timeoutMs: number): Promise<unknown> {
-  return c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, { sessionId, timeoutMs }).catch(() => {});
 }
 
 /**

@@ -6,7 +6,8 @@
  * browser: a browser whose sessions use no such feature has none.
  */
 import type { PooledBrowser } from './browser.js';
-import { CdpConnection, type CdpEvent } from './cdp.js';
+import { AutoAttachConnection, autoAttach } from './auto-attach.js';
+import type { CdpConnection, CdpEvent } from './cdp.js';
 
 /** Bound on each command the hooks' connection sends. */
 export const HOOK_TIMEOUT_MS = 5_000;
@@ -47,12 +48,13 @@ class BrowserHooks {
   readonly #sessions = new Map<string, Attached>();
   /** Session of each attached page, by target id. */
   readonly #pageSessions = new Map<string, string>();
-  #conn: Promise<CdpConnection> | undefined;
+  readonly #conn: AutoAttachConnection;
   /** Running pages `add()` is attaching to now. */
   readonly #attaching = new Set<string>();
 
   constructor(b: PooledBrowser) {
     this.#b = b;
+    this.#conn = new AutoAttachConnection(b.process.wsEndpoint, b.exited, (c, e) => this.#onEvent(c, e));
   }
 
   /**
@@ -66,7 +68,7 @@ class BrowserHooks {
     set.add(hook);
     const remove = () => this.#remove(contextId, hook);
     try {
-      const c = await this.#connection(timeoutMs);
+      const c = await this.#conn.get(timeoutMs);
       const { targetInfos } = await c.send('Target.getTargets', {}, { timeoutMs });
       const existing = targetInfos.filter((t) => t.type === 'page' && (contextId === '*' || this.#b.sessionContextOf(t.browserContextId) === contextId));
       await Promise.all(
@@ -86,7 +88,7 @@ class BrowserHooks {
           const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs }).finally(() => this.#attaching.delete(targetId));
           this.#sessions.set(sessionId, { type: 'page', targetId, hooks: new Set([hook]), ready: Promise.resolve() });
           this.#pageSessions.set(targetId, sessionId);
-          await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, { sessionId, timeoutMs }).catch(() => {});
+          await autoAttach(c, sessionId, timeoutMs).catch(() => {});
           await hook.attached({ c, sessionId, targetId, type: 'page', existing: true });
         }),
       );
@@ -101,14 +103,13 @@ class BrowserHooks {
     const set = this.#byContext.get(contextId);
     set?.delete(hook);
     if (set?.size === 0) this.#byContext.delete(contextId);
-    const c = await this.#conn?.catch(() => undefined);
+    const c = await this.#conn.current();
     if (c && this.#byContext.size === 0) {
       // No hook left on this browser: the connection goes, and with it every attachment (a
       // reused Chrome's later sessions that need no hook pay nothing).
-      this.#conn = undefined;
       this.#sessions.clear();
       this.#pageSessions.clear();
-      c.close();
+      await this.#conn.close();
       return;
     }
     const detaches: Promise<unknown>[] = [];
@@ -131,20 +132,6 @@ class BrowserHooks {
     for (const h of this.#byContext.get(this.#b.sessionContextOf(contextId)) ?? []) out.add(h);
     for (const h of this.#byContext.get('*') ?? []) out.add(h);
     return out;
-  }
-
-  #connection(timeoutMs: number): Promise<CdpConnection> {
-    this.#conn ??= (async () => {
-      const c = await CdpConnection.connect(this.#b.process.wsEndpoint, timeoutMs);
-      void this.#b.exited.then(() => c.close());
-      c.on('event', (e) => this.#onEvent(c, e));
-      await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, { timeoutMs });
-      return c;
-    })().catch((err: unknown) => {
-      this.#conn = undefined;
-      throw err;
-    });
-    return this.#conn;
   }
 
   #onEvent(c: CdpConnection, e: CdpEvent): void {
@@ -178,7 +165,7 @@ class BrowserHooks {
       // A page not waiting was running before the connection's auto-attach reached it.
       const existing = !waitingForDebugger;
       const ready = (async () => {
-        await c.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, opts).catch(() => {});
+        await autoAttach(c, sessionId, HOOK_TIMEOUT_MS).catch(() => {});
         await Promise.all([...hooks].map((h) => h.attached({ c, sessionId, targetId: targetInfo.targetId, type, existing }).catch(() => {})));
       })();
       this.#sessions.set(sessionId, { type, targetId: targetInfo.targetId, hooks, ready });

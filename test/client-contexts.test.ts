@@ -6,43 +6,20 @@
  * usage, are followed by its live view, and count for the all-pages-closed rule. A context the client disposed
  * itself does not cost the browser its place in the pool.
  */
-import { Server } from 'proxy-chain';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionManager, type SessionManagerOptions } from '../lib/index.js';
+import { authProxyForFile } from './auth-proxy.js';
 import { closedAfterEach, serverForFile, waitUntil, withDeadline } from './helpers.js';
 
 declare const navigator: { userAgent: string; language: string };
 declare const screen: { width: number; height: number };
 declare const document: { getElementById(id: string): { click(): void } };
 
-interface Seen {
-  readonly username: string;
-  readonly password: string;
-  readonly hostname: string;
-}
-let proxy: Server;
-let proxyUrl: string;
-const seen: Seen[] = [];
-beforeAll(async () => {
-  // Asks for Basic credentials, and answers for `proxied.test` itself: a page titled "proxied" went through it.
-  proxy = new Server({
-    port: 0,
-    host: '127.0.0.1',
-    prepareRequestFunction: ({ username, password, hostname }) => {
-      seen.push({ username, password, hostname });
-      if (username !== 'user' || password !== 'secret') return { requestAuthentication: true, failMsg: 'bad credentials' };
-      return { customResponseFunction: () => ({ statusCode: 200, headers: { 'Content-Type': 'text/html' }, body: '<!doctype html><title>proxied</title>' }) };
-    },
-  });
-  await proxy.listen();
-  proxyUrl = `http://127.0.0.1:${proxy.port}`;
-});
-afterAll(async () => {
-  await proxy.close(true);
-});
+const proxy = authProxyForFile();
+const seen = proxy.seen;
 
 const server = serverForFile({
   '/text': (_req, res) => void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>own</title><p>written in the client context</p>'),
@@ -76,7 +53,7 @@ const probe = (): Probe => ({ userAgent: navigator.userAgent, language: navigato
 describe("a context a client creates in a 'context' session", () => {
   it("Puppeteer's createBrowserContext(): its page goes through the session's proxy and reports its userAgent, locale, timezoneId and screen", async () => {
     const m = manager();
-    const s = await m.create({ ...SETTINGS, proxy: { ...SETTINGS.proxy, server: proxyUrl } });
+    const s = await m.create({ ...SETTINGS, proxy: { ...SETTINGS.proxy, server: proxy.url } });
     const browser = await connectPuppeteer(s.wsEndpoint);
     const own = await browser.createBrowserContext();
     const page = await own.newPage();
@@ -97,7 +74,7 @@ describe("a context a client creates in a 'context' session", () => {
 
   it("Playwright's newContext(): the same, and a context given its own proxy keeps it", async () => {
     const m = manager();
-    const s = await m.create({ ...SETTINGS, proxy: { ...SETTINGS.proxy, server: proxyUrl } });
+    const s = await m.create({ ...SETTINGS, proxy: { ...SETTINGS.proxy, server: proxy.url } });
     const browser = await chromium.connectOverCDP(s.wsEndpoint);
     clients.push(browser);
     const context = await browser.newContext({ viewport: null });

@@ -8,10 +8,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import puppeteer from 'puppeteer-core';
+import puppeteer, { type Browser } from 'puppeteer-core';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SessionManager, type IsolationMode } from '../lib/index.js';
+import { SessionManager, type IsolationMode, type Session } from '../lib/index.js';
 import { startServer, waitUntil, type TestServer } from './helpers.js';
 
 declare const document: { getElementById(id: string): { click(): void } };
@@ -30,6 +30,16 @@ afterAll(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/** `client`'s first page downloads a file: it lands in the session's folder, none in `own` (the folder the other client had set). */
+async function downloadsIntoSessionFolder(m: SessionManager, s: Session, client: Browser, own: string): Promise<void> {
+  const [page] = await client.pages();
+  await page!.goto(`${server.origin}/files`);
+  await page!.evaluate(() => document.getElementById('dl').click());
+  await waitUntil(() => m.downloads(s.id).some((d) => d.state === 'completed'), 15_000, 'a completed download in the session folder');
+  expect(fs.readdirSync(s.downloadsPath!)).toEqual(['notes.txt']);
+  expect(fs.readdirSync(own)).toEqual([]);
+}
+
 describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolation) => {
   it('after a client that set its own download folder leaves a keepAlive session, the next client downloads into the session folder', async () => {
     const m = new SessionManager({ minIdle: 0, handleSignals: false, isolation, downloadsDir: root });
@@ -44,12 +54,7 @@ describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolat
 
       const b2 = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint });
       try {
-        const [page] = await b2.pages();
-        await page!.goto(`${server.origin}/files`);
-        await page!.evaluate(() => document.getElementById('dl').click());
-        await waitUntil(() => m.downloads(s.id).some((d) => d.state === 'completed'), 15_000, 'a completed download in the session folder');
-        expect(fs.readdirSync(s.downloadsPath!)).toEqual(['notes.txt']);
-        expect(fs.readdirSync(own)).toEqual([]);
+        await downloadsIntoSessionFolder(m, s, b2, own);
       } finally {
         await b2.disconnect();
       }
@@ -72,12 +77,7 @@ describe.each(['reset', 'context'] as IsolationMode[])("'%s' isolation", (isolat
         await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: own });
         await leaves.disconnect();
         await waitUntil(() => m.get(s.id).clients === 1, 10_000, 'the second client to be gone');
-        const [page] = await stays.pages();
-        await page!.goto(`${server.origin}/files`);
-        await page!.evaluate(() => document.getElementById('dl').click());
-        await waitUntil(() => m.downloads(s.id).some((d) => d.state === 'completed'), 15_000, 'a completed download in the session folder');
-        expect(fs.readdirSync(s.downloadsPath!)).toEqual(['notes.txt']);
-        expect(fs.readdirSync(own)).toEqual([]);
+        await downloadsIntoSessionFolder(m, s, stays, own);
       } finally {
         await stays.disconnect();
       }

@@ -3,39 +3,15 @@
  * asks for Basic credentials and answers requests for `proxied.test` itself, so that a page
  * titled "proxied" proves the request went through it, with the credentials it saw.
  */
-import { Server } from 'proxy-chain';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionManager, type SessionManagerOptions } from '../lib/index.js';
+import { authProxyForFile } from './auth-proxy.js';
 import { closedAfterEach, withDeadline } from './helpers.js';
 
-interface Seen {
-  readonly username: string;
-  readonly password: string;
-  readonly hostname: string;
-}
-
-let proxy: Server;
-let proxyUrl: string;
-const seen: Seen[] = [];
-
-beforeAll(async () => {
-  proxy = new Server({
-    port: 0,
-    host: '127.0.0.1',
-    prepareRequestFunction: ({ username, password, hostname }) => {
-      seen.push({ username, password, hostname });
-      if (username !== 'user' || password !== 'secret') return { requestAuthentication: true, failMsg: 'bad credentials' };
-      return { customResponseFunction: () => ({ statusCode: 200, headers: { 'Content-Type': 'text/html' }, body: '<!doctype html><title>proxied</title>' }) };
-    },
-  });
-  await proxy.listen();
-  proxyUrl = `http://127.0.0.1:${proxy.port}`;
-});
-afterAll(async () => {
-  await proxy.close(true);
-});
+const proxy = authProxyForFile();
+const seen = proxy.seen;
 
 const managers = closedAfterEach<SessionManager>();
 function manager(opts: SessionManagerOptions = {}): SessionManager {
@@ -58,7 +34,7 @@ async function visit(browser: Browser, url: string): Promise<string> {
 describe("a session's proxy", () => {
   it("'context': the session's requests go through its proxy with its credentials; the session beside it goes direct", async () => {
     const m = manager({ isolation: 'context', sessionsPerBrowser: 2 });
-    const viaProxy = await m.create({ proxy: { server: proxyUrl, username: 'user', password: 'secret' } });
+    const viaProxy = await m.create({ proxy: { server: proxy.url, username: 'user', password: 'secret' } });
     const direct = await m.create();
     expect(direct.browserPid).toBe(viaProxy.browserPid);
     const a = await puppeteer.connect({ browserWSEndpoint: viaProxy.wsEndpoint, defaultViewport: null });
@@ -93,7 +69,7 @@ describe("a session's proxy", () => {
 
   it('wrong credentials give a clear failure in the page, not a hang', async () => {
     const m = manager({ isolation: 'context' });
-    const s = await m.create({ proxy: { server: proxyUrl, username: 'user', password: 'wrong' } });
+    const s = await m.create({ proxy: { server: proxy.url, username: 'user', password: 'wrong' } });
     const browser = await puppeteer.connect({ browserWSEndpoint: s.wsEndpoint, defaultViewport: null });
     try {
       const outcome = await withDeadline(visit(browser, 'http://proxied.test/'), 15_000, 'the navigation');
@@ -106,7 +82,7 @@ describe("a session's proxy", () => {
 
   it("is refused in 'reset' isolation, and bad proxies are refused by name", async () => {
     const m = manager();
-    await expect(m.create({ proxy: { server: proxyUrl } })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'create.proxy' });
+    await expect(m.create({ proxy: { server: proxy.url } })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'create.proxy' });
     const c = manager({ isolation: 'context' });
     for (const [params, option] of [
       [{ proxy: { server: 'ftp://x:1' } }, 'create.proxy.server'],
