@@ -24,6 +24,8 @@ export interface EndpointRoute {
   readonly contextPages?: readonly string[];
   /** The session's proxy, which the contexts its clients create get unless they name their own. */
   readonly contextProxy?: ContextProxy | undefined;
+  /** Whether a browser context is one that a client of the session created (all its clients use it). */
+  readonly createdByClients?: (contextId: string) => boolean;
 }
 
 /**
@@ -233,7 +235,7 @@ export class SessionEndpoint {
         upstream.terminate();
         return refuse(socket, 404, `No active session ${sessionId}\n`, 'session ended during upgrade', sessionId);
       }
-      const scope = route.contextId === undefined ? undefined : new ContextScope(route.contextId, route.contextPages ?? [], route.contextProxy);
+      const scope = route.contextId === undefined ? undefined : new ContextScope(route.contextId, route.contextPages ?? [], { proxy: route.contextProxy, othersCreated: route.createdByClients });
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#pipe(sessionId, upstream, ws, keepAlive, req.socket.remoteAddress ?? '', scope, { toChrome, toClient: new WriteBatch(socket) }));
     });
   }

@@ -56,7 +56,8 @@ export async function startServices(o: ResolvedManagerOptions, host: ServiceHost
         if (!rt || !b) return undefined;
         const contextId = rt.contextId;
         if (contextId === undefined) return { token: rt.record.token, upstream: b.process.wsEndpoint };
-        return { token: rt.record.token, upstream: b.process.wsEndpoint, contextId, contextPages: b.pageIdsIn(contextId), contextProxy: b.proxyOf(contextId) };
+        const createdByClients = (id: string) => id !== contextId && b.sessionContextOf(id) === contextId;
+        return { token: rt.record.token, upstream: b.process.wsEndpoint, contextId, contextPages: b.pageIdsIn(contextId), contextProxy: b.proxyOf(contextId), createdByClients };
       },
       clientConnected: (id, c, clients) => host.session(id)?.clientConnected(c, clients),
       clientDisconnected: (id, c, reason, remaining) => host.session(id)?.clientDisconnected(c, reason, remaining),

@@ -8,7 +8,7 @@
  * timers; it only keeps the bookkeeping below.
  *
  * "Owned" contexts are the session's context and the contexts the client created itself
- * ({@link ContextScope.clientContexts}). An "owned" target is one whose `browserContextId` is an
+ * ({@link ContextScope.clientContexts}) or another client of the same session created. An "owned" target is one whose `browserContextId` is an
  * owned context, as learnt from every `Target.TargetInfo` seen in events and replies (and from
  * `ownPageTargetIds`).
  *
@@ -28,12 +28,12 @@
  *   `Target.exposeDevToolsProtocol`, `Target.autoAttachRelated`, `Target.detachFromTarget`,
  *   `Target.sendMessageToTarget`, `Target.openDevTools`, `Target.getDevToolsTarget`,
  *   `Browser.getWindowForTarget`, `Extensions.triggerAction`.
- * - Answered locally with an error: `Target.disposeBrowserContext` of a context the client did
- *   not create.
+ * - Answered locally with an error: `Target.disposeBrowserContext` of a context no client of the
+ *   session created.
  * - Passed on, reply filtered: `Target.createBrowserContext` (the new id joins `clientContexts`;
  *   without a `proxyServer` of the client's it gets the session's proxy, if it has one),
- *   `Target.disposeBrowserContext` (leaves it), `Target.getBrowserContexts` (only the client's
- *   own contexts; `defaultBrowserContextId`, if present, becomes the session's context),
+ *   `Target.disposeBrowserContext` (leaves it), `Target.getBrowserContexts` (only the contexts
+ *   the session's clients created; `defaultBrowserContextId`, if present, becomes the session's context),
  *   `Target.getTargets` (only owned targets and the browser target), `Target.createTarget` (the
  *   new target is noted as owned). These get an id of the scope's own (negative) on the way to
  *   Chrome; the reply gets the client's id back.
@@ -66,6 +66,7 @@
  */
 import type { ContextProxy } from './browser.js';
 import { DOWNLOAD_EVENT, DownloadFilter, FRAME_ATTACHED, FRAME_DETACHED } from './scope-downloads.js';
+import { CONTEXT_METHODS, TARGET_METHODS } from './scope-methods.js';
 import {
   CLIENT_NEEDLE, DROP, INVALID_PARAMS, NO_TARGET, REPLY_HEAD_NEGATIVE, TARGET_EVENT,
   errorReply, isTargetInfo, negativeReplyId, parseMessage, request, stringParam, toChrome, toClient, trailingSessionId,
@@ -74,22 +75,6 @@ import {
 
 export type { ScopeVerdict };
 export { HEAD_CHARS, TAIL_CHARS } from './scope-wire.js';
-
-/** Methods whose missing `browserContextId` is the session's context. */
-const CONTEXT_METHODS: ReadonlySet<string> = new Set([
-  'Target.createTarget', 'Storage.getCookies', 'Storage.setCookies', 'Storage.clearCookies',
-  'Browser.setDownloadBehavior', 'Browser.cancelDownload', 'Browser.grantPermissions',
-  'Browser.resetPermissions', 'Browser.setPermission', 'Browser.addPrivacySandboxCoordinatorKeyConfig',
-]);
-
-/** Methods whose `targetId`, when given, must be an owned target. */
-const TARGET_METHODS: ReadonlySet<string> = new Set([
-  'Target.attachToTarget', 'Target.activateTarget', 'Target.closeTarget', 'Target.getTargetInfo',
-  'Target.exposeDevToolsProtocol', 'Target.autoAttachRelated', 'Target.detachFromTarget',
-  'Target.sendMessageToTarget', 'Target.openDevTools', 'Target.getDevToolsTarget',
-  'Browser.getWindowForTarget', 'Extensions.triggerAction',
-]);
-
 
 /** What to do with the reply to a request sent under one of the scope's own ids. */
 type ReplyKind = 'plain' | 'internal' | 'createBrowserContext' | 'disposeBrowserContext' | 'getBrowserContexts' | 'getTargets' | 'createTarget';
@@ -127,14 +112,18 @@ export class ContextScope {
   #nextId = -1;
   /** The session's proxy: a context the client creates without one of its own gets it. */
   readonly #proxy: ContextProxy | undefined;
+  /** Whether the session's other clients created a context: this client sees and uses it too. */
+  readonly #othersCreated: (contextId: string) => boolean;
 
   /**
    * `contextId`: the session's browser context; `ownPageTargetIds`: targets already in it (its
-   * first page), known before Chrome describes them.
+   * first page), known before Chrome describes them; `proxy`: the session's; `othersCreated`:
+   * whether a context is one the session's other clients created (asked as it is needed).
    */
-  constructor(contextId: string, ownPageTargetIds: Iterable<string> = [], proxy?: ContextProxy) {
+  constructor(contextId: string, ownPageTargetIds: Iterable<string> = [], opts: { proxy?: ContextProxy | undefined; othersCreated?: (contextId: string) => boolean } = {}) {
     this.contextId = contextId;
-    this.#proxy = proxy;
+    this.#proxy = opts.proxy;
+    this.#othersCreated = opts.othersCreated ?? (() => false);
     for (const targetId of ownPageTargetIds) this.#targets.set(targetId, { type: 'page', contextId });
   }
 
@@ -191,7 +180,7 @@ export class ContextScope {
         return this.#forward(msg, 'createBrowserContext', undefined, false);
       case 'Target.disposeBrowserContext': {
         const contextId = stringParam(params, 'browserContextId');
-        if (contextId === undefined || !this.#clientContexts.has(contextId)) {
+        if (contextId === undefined || !this.#created(contextId)) {
           return toClient(errorReply(id, sessionId, INVALID_PARAMS, `Failed to find context with id ${contextId ?? ''}`));
         }
         return this.#forward(msg, 'disposeBrowserContext', contextId, false);
@@ -282,7 +271,7 @@ export class ContextScope {
         break;
       case 'getBrowserContexts': {
         const ids = result.browserContextIds;
-        result.browserContextIds = Array.isArray(ids) ? ids.filter((c): c is string => typeof c === 'string' && this.#clientContexts.has(c)) : [];
+        result.browserContextIds = Array.isArray(ids) ? ids.filter((c): c is string => typeof c === 'string' && this.#created(c)) : [];
         if ('defaultBrowserContextId' in result) result.defaultBrowserContextId = this.contextId;
         break;
       }
@@ -373,7 +362,12 @@ export class ContextScope {
   }
 
   #ownsContext(contextId: string): boolean {
-    return contextId === this.contextId || this.#clientContexts.has(contextId);
+    return contextId === this.contextId || this.#created(contextId);
+  }
+
+  /** A context this client or another client of the session created. */
+  #created(contextId: string): boolean {
+    return this.#clientContexts.has(contextId) || this.#othersCreated(contextId);
   }
 
   /** The client may act on this target: it is in an owned context. */

@@ -127,6 +127,23 @@ describe("a context a client creates in a 'context' session", () => {
     await waitUntil(() => tabs.some((t) => t.endsWith('/text')), 10_000, 'the live view following the new page');
   });
 
+  it("the session's other clients see it and its pages, as clients of one browser would", async () => {
+    const m = manager();
+    const s = await m.create();
+    const first = await connectPuppeteer(s.wsEndpoint);
+    const own = await first.createBrowserContext();
+    const page = await own.newPage();
+    await page.goto(`${server.origin}/text`);
+    const second = await connectPuppeteer(s.wsEndpoint);
+    expect(second.browserContexts()).toHaveLength(2);
+    const theirs = (await second.pages()).find((p) => p.url().endsWith('/text'));
+    expect(await theirs!.title()).toBe('own');
+    // A third session's client sees nothing of it.
+    const other = await connectPuppeteer((await m.create()).wsEndpoint);
+    expect(other.browserContexts()).toHaveLength(1);
+    expect((await other.pages()).map((p) => p.url())).toEqual(['about:blank']);
+  });
+
   it('its pages count for the all-pages-closed rule; disposing it leaves the browser in the pool', async () => {
     const m = manager({ sessionsPerBrowser: 1, maxConcurrent: 1 });
     const recycled: string[] = [];

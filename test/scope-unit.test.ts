@@ -133,9 +133,22 @@ describe('ContextScope, client → Chrome', () => {
     expect(scope.pendingCount).toBe(1); // the createTarget above was never answered
   });
 
+  it("treats a context another client of the session created as the client's own", () => {
+    const scope = new ContextScope(A, [], { othersCreated: (c) => c === 'THEIRS' });
+    const created = event('Target.targetCreated', { targetInfo: info('T-THEIRS', 'THEIRS') });
+    passes(scope.fromChrome(created), created, 'toClient');
+    passes(scope.fromClient(req(40, 'Target.attachToTarget', { targetId: 'T-THEIRS', flatten: true })), req(40, 'Target.attachToTarget', { targetId: 'T-THEIRS', flatten: true }), 'toChrome');
+    const list = sent(scope, req(41, 'Target.getBrowserContexts'));
+    expect(scope.fromChrome(`{"id":${String(list.id)},"result":{"browserContextIds":["${B}","THEIRS"]}}`).toClient.map(parse)).toEqual([{ id: 41, result: { browserContextIds: ['THEIRS'] } }]);
+    expect(sent(scope, req(42, 'Target.disposeBrowserContext', { browserContextId: 'THEIRS' })).params).toEqual({ browserContextId: 'THEIRS' });
+    // Another session's context stays out of reach.
+    const foreign = event('Target.targetCreated', { targetInfo: info('T-B', B) });
+    expect(scope.fromChrome(foreign).toClient).toEqual([]);
+  });
+
   it("gives a context the client creates the session's proxy, unless the client names its own", () => {
     const proxy = { proxyServer: 'http://127.0.0.1:8000', proxyBypassList: 'localhost' };
-    const scope = new ContextScope(A, [], proxy);
+    const scope = new ContextScope(A, [], { proxy });
     expect(sent(scope, req(30, 'Target.createBrowserContext', { disposeOnDetach: true })).params).toEqual({ disposeOnDetach: true, ...proxy });
     expect(sent(scope, req(31, 'Target.createBrowserContext', { proxyServer: 'socks5://h:1' })).params).toEqual({ proxyServer: 'socks5://h:1' });
     // A session without a proxy changes nothing.
