@@ -4,8 +4,9 @@
  * In 'context' isolation mode several sessions share one Chrome, each in its own browser context
  * (`Target.createBrowserContext`). The endpoint relays each client's raw CDP text to Chrome's
  * browser websocket (one upstream socket per client) and passes every message through one
- * `ContextScope`, which says what to send on each way. It is pure and synchronous: no I/O, no
- * timers; it only keeps the bookkeeping below.
+ * `ContextScope`, which says what to send on each way. It is synchronous, with no I/O and no
+ * timers; it keeps the bookkeeping below, and asks the session which contexts its other clients
+ * created.
  *
  * "Owned" contexts are the session's context and the contexts the client created itself
  * ({@link ContextScope.clientContexts}) or another client of the same session created. An "owned" target is one whose `browserContextId` is an
