@@ -6,8 +6,9 @@
  * out-of-process iframes (a cross-site iframe under site isolation is a target of its own, which
  * would otherwise report Chrome's own user agent, language and time zone), its dedicated workers
  * (whose `navigator.language` would otherwise be Chrome's own) and the context's service and
- * shared workers (whose requests would otherwise carry Chrome's own `User-Agent`). The overrides last as
- * long as the attachment: detaching undoes them. Pages of other contexts are resumed and left.
+ * shared workers (whose requests would otherwise carry Chrome's own `User-Agent`). The overrides
+ * last as long as the attachment: detaching undoes them. Pages of other contexts are resumed and
+ * left.
  */
 import type { Protocol } from 'devtools-protocol';
 import { AutoAttachConnection, autoAttach } from './auto-attach.js';
@@ -35,7 +36,7 @@ export class PageEmulation {
   readonly #host: EmulationHost;
   /** Overrides by session context id (`'*'`: every context). */
   readonly #overrides = new Map<string, PageOverrides>();
-  /** Attachments that carry overrides (pages and their iframes): session id → its key in `#overrides`. */
+  /** Attachments that carry overrides (pages, frames, workers): session id → its key in `#overrides`. */
   readonly #attached = new Map<string, string>();
   readonly #conn: AutoAttachConnection;
   /** Running pages `apply()` is attaching to now. */
