@@ -26,6 +26,12 @@ export interface ChaosOptions {
   readonly jobs: number;
   readonly workers?: number;
   readonly maxConcurrent?: number;
+  /**
+   * 'context': sessions share Chromes (two to a Chrome), a third of them with a `userAgent` and a
+   * sixth recording, and a third of the jobs load their page in a context of the client's own.
+   * @default 'reset'
+   */
+  readonly isolation?: 'reset' | 'context';
 }
 
 /** What a run saw. A correct library has `hangs`, `badStats`, `leftoverChrome`, `leftoverDirs` and `untyped` empty or 0. */
@@ -80,9 +86,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     sigkills: 0, sigstops: 0, ended: {}, hangs: [], untyped: [], badStats: [], leftoverChrome: 0, leftoverDirs: 0,
   };
   const runtimeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-chaos-'));
+  const recordingsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-chaos-rec-'));
+  const features = opts.isolation === 'context';
   const server = await startServer();
   const m = new SessionManager({
     runtimeDir,
+    recordingsDir,
+    ...(features ? { isolation: 'context' as const, sessionsPerBrowser: 2 } : {}),
     maxConcurrent,
     minIdle: 1,
     handleSignals: false,
@@ -130,7 +140,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       let id: string;
       let ws: string;
       try {
-        const s = await bounded(m.create({ signal: ac?.signal, timeoutMs, keepAlive: rand() < 0.2 }), CREATE_BOUND_MS, 'create');
+        const extras = features ? { ...(rand() < 0.33 ? { userAgent: 'chaos/1.0', timezoneId: 'Asia/Tokyo' } : {}), ...(rand() < 0.17 ? { recording: true } : {}) } : {};
+        const s = await bounded(m.create({ signal: ac?.signal, timeoutMs, keepAlive: rand() < 0.2, ...extras }), CREATE_BOUND_MS, 'create');
         report.created++;
         id = s.id;
         ws = s.wsEndpoint;
@@ -151,7 +162,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
       if (browser) {
         try {
-          const page = (await browser.pages())[0] ?? (await browser.newPage());
+          const ownContext = features && rand() < 0.33;
+          const page = ownContext ? await (await browser.createBrowserContext()).newPage() : ((await browser.pages())[0] ?? (await browser.newPage()));
           await page.goto(`${server.origin}/title/chaos`, { timeout: 5_000 });
           if ((await page.title()) === 'chaos') report.pagesLoaded++;
         } catch {
@@ -231,6 +243,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     report.leftoverDirs = runDirs(runtimeDir).length;
     await server.close();
     fs.rmSync(runtimeDir, { recursive: true, force: true });
+    fs.rmSync(recordingsDir, { recursive: true, force: true });
     report.ms = Date.now() - t0;
   }
   return report;
