@@ -159,6 +159,23 @@ it("through Playwright's connectOverCDP, and refused in 'reset' isolation or mal
   } finally {
     await browser.close();
   }
+  // Playwright attaches to out-of-process iframes and workers itself too: both attachments resume them.
+  const isolated = new SessionManager({ minIdle: 0, handleSignals: false, isolation: 'context', args: ['--site-per-process'] });
+  managers.push(isolated);
+  const t = await isolated.create({ userAgent: UA, timezoneId: 'America/New_York', locale: 'de-DE' });
+  const pw = await chromium.connectOverCDP(t.wsEndpoint);
+  try {
+    const page = pw.contexts()[0]!.pages()[0]!;
+    const frameUrl = `${server.origin.replace('127.0.0.1', 'localhost')}/headers`;
+    await page.goto(`${server.origin}/frame?src=${encodeURIComponent(frameUrl)}`);
+    const frame = page.frames().find((f) => f.url() === frameUrl)!;
+    const want = { ua: UA, lang: 'de-DE', tz: 'America/New_York' };
+    expect(await frame.evaluate(() => ({ ua: navigator.userAgent, lang: navigator.language, tz: Intl.DateTimeFormat().resolvedOptions().timeZone }))).toEqual(want);
+    await page.goto(`${server.origin}/worker`);
+    expect(await page.evaluate('window.got')).toEqual(want);
+  } finally {
+    await pw.close();
+  }
   const r = new SessionManager({ minIdle: 0, handleSignals: false });
   managers.push(r);
   await expect(r.create({ userAgent: UA })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'create.userAgent' });
