@@ -93,6 +93,26 @@ describe('Hyperbrowser', () => {
   });
 });
 
+describe('switching by the import alone', () => {
+  it("a look-alike's sessions are fresh browser contexts, so the SDKs' userAgent, timezone and locales work as written", async () => {
+    await using steel = new Steel({ options: local() });
+    const s = await steel.sessions.create({ userAgent: 'steel-user/1.0', timezone: 'Asia/Tokyo' });
+    expect(s.local.isolation).toBe('context');
+    const pw = await chromium.connectOverCDP(s.websocketUrl);
+    const page = pw.contexts()[0]!.pages()[0]!;
+    await page.goto(`${server.origin}/whoami`);
+    expect(await page.evaluate(() => [navigator.userAgent, Intl.DateTimeFormat().resolvedOptions().timeZone])).toEqual(['steel-user/1.0', 'Asia/Tokyo']);
+    await pw.close();
+    await using hb = new Hyperbrowser({ options: local() });
+    const h = await hb.sessions.create({ locales: ['de-DE'] });
+    expect(h.local.isolation).toBe('context');
+    // The options still choose.
+    await using chosen = new Steel({ options: { ...local(), isolation: 'reset' } });
+    expect((await chosen.sessions.create()).local.isolation).toBe('reset');
+    await expect(chosen.sessions.create({ userAgent: 'x/1' })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'create.userAgent' });
+  });
+});
+
 describe('Steel', () => {
   it("runs the seed's example: a 10-minute session Playwright drives; context, release, retrieve, list, releaseAll", async () => {
     const manager = new SessionManager(local());

@@ -11,7 +11,10 @@ import type { CreateSessionParams } from '../session/params.js';
 export interface CompatClientOptions {
   /** The manager to drive; else one is made from `options` and closed by `close()`. */
   readonly manager?: SessionManager;
-  /** Options for the manager made here (not with `manager`). @default the manager's defaults */
+  /**
+   * Options for the manager made here (not with `manager`).
+   * @default the manager's defaults, but `isolation: 'context'` (a cloud session is a fresh browser)
+   */
   readonly options?: SessionManagerOptions;
 }
 
@@ -26,7 +29,10 @@ function compatManager(o: CompatClientOptions | undefined, known: readonly strin
     if (o.options !== undefined) throw new InvalidOptionError('options.options', 'absent when a manager is given', o.options);
     return { manager: o.manager, owned: false };
   }
-  return { manager: new SessionManager(o?.options), owned: true };
+  // A cloud session is a fresh browser, and the SDKs' userAgent, locale, timezone and proxy need
+  // one: 'context' isolation, unless the options choose (or a Grid provider has its own default).
+  const isolation = o?.options?.provider === undefined ? { isolation: 'context' as const } : {};
+  return { manager: new SessionManager({ ...isolation, ...o?.options }), owned: true };
 }
 
 /**
