@@ -17,6 +17,8 @@ export class AutoAttachConnection {
   readonly #exited: Promise<unknown>;
   readonly #onEvent: (c: CdpConnection, e: CdpEvent) => void;
   #conn: Promise<CdpConnection> | undefined;
+  /** Running targets `attach()` is attaching to now. */
+  readonly #attaching = new Set<string>();
 
   /** `onEvent` gets every event, the first targets' `Target.attachedToTarget` included. */
   constructor(wsEndpoint: string, exited: Promise<unknown>, onEvent: (c: CdpConnection, e: CdpEvent) => void) {
@@ -30,7 +32,11 @@ export class AutoAttachConnection {
     this.#conn ??= (async () => {
       const c = await CdpConnection.connect(this.#wsEndpoint, timeoutMs);
       void this.#exited.then(() => c.close());
-      c.on('event', (e) => this.#onEvent(c, e));
+      c.on('event', (e) => {
+        // Chrome reports an explicit attach as an event too, before its reply: `attach()`'s caller has it.
+        if (e.method === 'Target.attachedToTarget' && e.sessionId === undefined && this.#attaching.has(e.params.targetInfo.targetId)) return;
+        this.#onEvent(c, e);
+      });
       await autoAttach(c, undefined, timeoutMs);
       return c;
     })().catch((err: unknown) => {
@@ -38,6 +44,19 @@ export class AutoAttachConnection {
       throw err;
     });
     return this.#conn;
+  }
+
+  /**
+   * Attaches (flat) to `targetId`, already running, on connection `c` (this one's); resolves with
+   * the session. Its `Target.attachedToTarget` does not reach `onEvent`.
+   */
+  async attach(c: CdpConnection, targetId: string, timeoutMs: number): Promise<string> {
+    this.#attaching.add(targetId);
+    try {
+      return (await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs })).sessionId;
+    } finally {
+      this.#attaching.delete(targetId);
+    }
   }
 
   /** The connection if one is open (or opening), without opening one. */

@@ -39,8 +39,6 @@ export class PageEmulation {
   /** Attachments that carry overrides (pages, frames, workers): session id → its key in `#overrides`. */
   readonly #attached = new Map<string, string>();
   readonly #conn: AutoAttachConnection;
-  /** Running pages `apply()` is attaching to now. */
-  readonly #attaching = new Set<string>();
 
   constructor(host: EmulationHost) {
     this.#host = host;
@@ -63,9 +61,7 @@ export class PageEmulation {
     const existing = [...this.#host.pageContexts()].filter(([, ctx]) => contextId === '*' || this.#host.sessionContextOf(ctx) === contextId).map(([id]) => id);
     await Promise.all(
       existing.map(async (targetId) => {
-        // Chrome reports this attachment as an event too, before its reply: that one is left alone.
-        this.#attaching.add(targetId);
-        const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs }).finally(() => this.#attaching.delete(targetId));
+        const sessionId = await this.#conn.attach(c, targetId, timeoutMs);
         this.#attached.set(sessionId, contextId);
         // Its out-of-process iframes, those there now included, come as attachments of this session.
         await Promise.all([emulate(c, sessionId, resolved, 'page', timeoutMs), autoAttach(c, sessionId, timeoutMs).catch(() => {})]);
@@ -97,10 +93,9 @@ export class PageEmulation {
    * A page (`parent` undefined), or an out-of-process iframe or dedicated worker of an overridden
    * page or frame (`parent`: its session). A page that was already running (not waiting) is
    * `apply()`'s to attach, which waits for its overrides: reported by the connection's own
-   * auto-attach, it is detached here; reported for `apply()`'s attach, it is left alone.
+   * auto-attach, it is detached here (`apply()`'s own attach is not reported here).
    */
   async #onAttached(c: CdpConnection, parent: string | undefined, sessionId: string, info: Protocol.Target.TargetInfo, waiting: boolean): Promise<void> {
-    if (parent === undefined && this.#attaching.has(info.targetId)) return;
     // Under a page or frame: its iframes and dedicated workers. At the top: new pages, and the
     // service and shared workers of a context, which belong to no page.
     const child = parent !== undefined && (info.type === 'iframe' || info.type === 'worker');

@@ -49,8 +49,6 @@ class BrowserHooks {
   /** Session of each attached page, by target id. */
   readonly #pageSessions = new Map<string, string>();
   readonly #conn: AutoAttachConnection;
-  /** Running pages `add()` is attaching to now. */
-  readonly #attaching = new Set<string>();
 
   constructor(b: PooledBrowser) {
     this.#b = b;
@@ -83,9 +81,7 @@ class BrowserHooks {
             await hook.attached({ c, sessionId: known, targetId, type: 'page', existing: true });
             return;
           }
-          // Chrome reports this attachment as an event too, before its reply: that one is left alone.
-          this.#attaching.add(targetId);
-          const { sessionId } = await c.send('Target.attachToTarget', { targetId, flatten: true }, { timeoutMs }).finally(() => this.#attaching.delete(targetId));
+          const sessionId = await this.#conn.attach(c, targetId, timeoutMs);
           this.#sessions.set(sessionId, { type: 'page', targetId, hooks: new Set([hook]), ready: Promise.resolve() });
           this.#pageSessions.set(targetId, sessionId);
           await autoAttach(c, sessionId, timeoutMs).catch(() => {});
@@ -154,7 +150,6 @@ class BrowserHooks {
 
   async #onAttached(c: CdpConnection, p: Extract<CdpEvent, { method: 'Target.attachedToTarget' }>['params'], parent: string | undefined): Promise<void> {
     const { sessionId, targetInfo, waitingForDebugger } = p;
-    if (parent === undefined && this.#attaching.has(targetInfo.targetId)) return;
     const type = targetInfo.type === 'page' || targetInfo.type === 'iframe' ? targetInfo.type : undefined;
     // An iframe belongs to its page's hooks; a page to its context's.
     const parentHooks = parent !== undefined ? this.#sessions.get(parent)?.hooks : undefined;
